@@ -1,0 +1,256 @@
+#include "lib/conv_transpose.h"
+
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "lib/graph_view.h"
+#include "lib/status.h"
+#include "onnx/shape_inference/implementation.h"
+
+namespace tflayout {
+namespace {
+
+const onnx::AttributeProto* FindAttribute(const onnx::NodeProto& node, absl::string_view name) {
+  for (const onnx::AttributeProto& attr : node.attribute()) {
+    if (attr.name() == name) return &attr;
+  }
+  return nullptr;
+}
+
+std::string NodeLabel(const onnx::NodeProto& node) {
+  return absl::StrCat("node '", node.name(), "' (", node.op_type(), ")");
+}
+
+// Reads an INTS attribute of `expected` entries, or `fill` repeated when absent.
+absl::StatusOr<std::vector<int64_t>> ReadInts(const onnx::NodeProto& node, absl::string_view name,
+                                              size_t expected, int64_t fill) {
+  const onnx::AttributeProto* attr = FindAttribute(node, name);
+  if (attr == nullptr) return std::vector<int64_t>(expected, fill);
+  std::vector<int64_t> values(attr->ints().begin(), attr->ints().end());
+  if (values.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        NodeLabel(node), ": attribute ", name, " has ", values.size(), " values, expected ",
+        expected));
+  }
+  return values;
+}
+
+}  // namespace
+
+bool ConvTransposeAttrs::PadsAreExplicit() const {
+  return output_shape.empty() && (auto_pad == "NOTSET" || auto_pad == "VALID");
+}
+
+bool IsOnnxConvTranspose(const onnx::NodeProto& node) {
+  return node.op_type() == "ConvTranspose" && (node.domain().empty() || node.domain() == "ai.onnx");
+}
+
+bool IsCustomConvTranspose(const onnx::NodeProto& node) {
+  return node.op_type() == kCustomOpType && node.domain() == kCustomDomain;
+}
+
+absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto& node,
+                                                          absl::Span<const int64_t> weight_dims) {
+  if (weight_dims.size() < 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        NodeLabel(node), ": weight '", node.input(1), "' has rank ", weight_dims.size(),
+        "; ConvTranspose needs (C, M/group, k1, ...)"));
+  }
+  ConvTransposeAttrs attrs;
+  const size_t n = weight_dims.size() - 2;
+  attrs.spatial_rank = static_cast<int>(n);
+  if (const auto* g = FindAttribute(node, "group")) attrs.group = g->i();
+  if (attrs.group < 1 || weight_dims[0] % attrs.group != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        NodeLabel(node), ": group ", attrs.group, " does not divide the ", weight_dims[0],
+        " input channels of weight '", node.input(1), "'"));
+  }
+  const std::vector<int64_t> weight_kernel(weight_dims.begin() + 2, weight_dims.end());
+  TFL_ASSIGN_OR_RETURN(attrs.kernel_shape, ReadInts(node, "kernel_shape", n, 0));
+  if (FindAttribute(node, "kernel_shape") == nullptr) attrs.kernel_shape = weight_kernel;
+  if (attrs.kernel_shape != weight_kernel) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        NodeLabel(node), ": kernel_shape [", absl::StrJoin(attrs.kernel_shape, ","),
+        "] disagrees with weight '", node.input(1), "' dims [", absl::StrJoin(weight_dims, ","),
+        "]"));
+  }
+  TFL_ASSIGN_OR_RETURN(attrs.strides, ReadInts(node, "strides", n, 1));
+  TFL_ASSIGN_OR_RETURN(attrs.dilations, ReadInts(node, "dilations", n, 1));
+  TFL_ASSIGN_OR_RETURN(attrs.output_padding, ReadInts(node, "output_padding", n, 0));
+  TFL_ASSIGN_OR_RETURN(std::vector<int64_t> pads, ReadInts(node, "pads", 2 * n, 0));
+  attrs.pads_begin.assign(pads.begin(), pads.begin() + n);
+  attrs.pads_end.assign(pads.begin() + n, pads.end());
+  for (size_t i = 0; i < n; ++i) {
+    if (attrs.strides[i] < 1 || attrs.dilations[i] < 1 || attrs.pads_begin[i] < 0 ||
+        attrs.pads_end[i] < 0 || attrs.output_padding[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeLabel(node), ": strides and dilations must be >= 1, pads and output_padding >= 0"));
+    }
+  }
+  if (const auto* auto_pad = FindAttribute(node, "auto_pad")) attrs.auto_pad = auto_pad->s();
+  if (attrs.auto_pad != "NOTSET" && attrs.auto_pad != "VALID" && attrs.auto_pad != "SAME_UPPER" &&
+      attrs.auto_pad != "SAME_LOWER") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(NodeLabel(node), ": unknown auto_pad '", attrs.auto_pad, "'"));
+  }
+  if (attrs.auto_pad == "VALID") {
+    std::fill(attrs.pads_begin.begin(), attrs.pads_begin.end(), 0);
+    std::fill(attrs.pads_end.begin(), attrs.pads_end.end(), 0);
+  }
+  if (const auto* out = FindAttribute(node, "output_shape")) {
+    std::vector<int64_t> shape(out->ints().begin(), out->ints().end());
+    // Exporters write either the spatial dims or the full (N, C, spatial...) shape.
+    if (shape.size() == n + 2) shape.erase(shape.begin(), shape.begin() + 2);
+    if (shape.size() != n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeLabel(node), ": output_shape has ", out->ints_size(), " values for ", n,
+          " spatial axes"));
+    }
+    attrs.output_shape = std::move(shape);
+  }
+  return attrs;
+}
+
+absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> input_spatial) {
+  if (attrs.PadsAreExplicit()) {
+    attrs.auto_pad = "NOTSET";
+    return absl::OkStatus();
+  }
+  const size_t n = attrs.spatial_rank;
+  if (input_spatial.size() != n) {
+    return absl::InvalidArgumentError("input spatial rank disagrees with the weight");
+  }
+  std::vector<int64_t> begin(n), end(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (input_spatial[i] < 0) {
+      return absl::FailedPreconditionError("the input's spatial dims are unknown");
+    }
+    const int64_t out = attrs.output_shape.empty() ? input_spatial[i] * attrs.strides[i]
+                                                   : attrs.output_shape[i];
+    const int64_t full = attrs.strides[i] * (input_spatial[i] - 1) + attrs.output_padding[i] +
+                         (attrs.kernel_shape[i] - 1) * attrs.dilations[i] + 1;
+    const int64_t total = full - out;
+    if (total < 0) {
+      return absl::UnimplementedError(absl::StrCat(
+          "output size ", out, " on axis ", i, " exceeds the full transposed-convolution size ",
+          full, " (negative padding)"));
+    }
+    if (attrs.auto_pad == "SAME_UPPER") {
+      begin[i] = total / 2;
+      end[i] = total - total / 2;
+    } else {
+      begin[i] = total - total / 2;
+      end[i] = total / 2;
+    }
+  }
+  attrs.pads_begin = std::move(begin);
+  attrs.pads_end = std::move(end);
+  attrs.output_shape.clear();
+  attrs.auto_pad = "NOTSET";
+  return absl::OkStatus();
+}
+
+void RemoveAttribute(onnx::NodeProto& node, const std::string& name) {
+  auto* attrs = node.mutable_attribute();
+  for (int i = attrs->size() - 1; i >= 0; --i) {
+    if (attrs->Get(i).name() == name) attrs->DeleteSubrange(i, 1);
+  }
+}
+
+void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
+                      absl::Span<const int64_t> values) {
+  onnx::AttributeProto* attr = nullptr;
+  for (onnx::AttributeProto& a : *node.mutable_attribute()) {
+    if (a.name() == name) attr = &a;
+  }
+  if (attr == nullptr) attr = node.add_attribute();
+  attr->Clear();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) attr->add_ints(v);
+}
+
+void SetIntAttribute(onnx::NodeProto& node, const std::string& name, int64_t value) {
+  onnx::AttributeProto* attr = nullptr;
+  for (onnx::AttributeProto& a : *node.mutable_attribute()) {
+    if (a.name() == name) attr = &a;
+  }
+  if (attr == nullptr) attr = node.add_attribute();
+  attr->Clear();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::INT);
+  attr->set_i(value);
+}
+
+void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
+  RemoveAttribute(node, "auto_pad");
+  RemoveAttribute(node, "output_shape");
+  std::vector<int64_t> pads = attrs.pads_begin;
+  pads.insert(pads.end(), attrs.pads_end.begin(), attrs.pads_end.end());
+  SetIntsAttribute(node, "pads", pads);
+}
+
+absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::ModelProto& model) {
+  // Shape inference reads initializer dims, and the values of small integer tensors (shape
+  // arithmetic); large payloads are swapped out around the copy so it stays cheap.
+  constexpr int64_t kKeepElements = 64;
+  std::vector<std::pair<onnx::TensorProto*, onnx::TensorProto>> parked;
+  (void)ForEachTensor(model, [&](onnx::TensorProto& t) -> absl::Status {
+    int64_t count = 1;
+    for (int64_t d : t.dims()) count *= std::max<int64_t>(d, 0);
+    if (count <= kKeepElements) return absl::OkStatus();
+    onnx::TensorProto payload;
+    payload.mutable_raw_data()->swap(*t.mutable_raw_data());
+    payload.mutable_float_data()->Swap(t.mutable_float_data());
+    payload.mutable_int32_data()->Swap(t.mutable_int32_data());
+    payload.mutable_int64_data()->Swap(t.mutable_int64_data());
+    payload.mutable_double_data()->Swap(t.mutable_double_data());
+    payload.mutable_uint64_data()->Swap(t.mutable_uint64_data());
+    parked.emplace_back(&t, std::move(payload));
+    return absl::OkStatus();
+  });
+  onnx::ModelProto copy = model;
+  for (auto& [t, payload] : parked) {
+    t->mutable_raw_data()->swap(*payload.mutable_raw_data());
+    t->mutable_float_data()->Swap(payload.mutable_float_data());
+    t->mutable_int32_data()->Swap(payload.mutable_int32_data());
+    t->mutable_int64_data()->Swap(payload.mutable_int64_data());
+    t->mutable_double_data()->Swap(payload.mutable_double_data());
+    t->mutable_uint64_data()->Swap(payload.mutable_uint64_data());
+  }
+
+  absl::flat_hash_map<std::string, std::vector<int64_t>> shapes;
+  try {
+    onnx::ShapeInferenceOptions options;
+    options.check_type = false;
+    options.error_mode = 0;  // keep going past nodes it cannot infer
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception&) {
+    // Whatever was inferred before the failure is still in `copy`.
+  }
+  std::function<void(const onnx::GraphProto&)> collect = [&](const onnx::GraphProto& g) {
+    auto add = [&](const onnx::ValueInfoProto& vi) {
+      if (!vi.type().has_tensor_type() || !vi.type().tensor_type().has_shape()) return;
+      std::vector<int64_t> dims;
+      for (const auto& d : vi.type().tensor_type().shape().dim()) {
+        dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      }
+      shapes[vi.name()] = std::move(dims);
+    };
+    for (const auto& vi : g.input()) add(vi);
+    for (const auto& vi : g.value_info()) add(vi);
+    for (const auto& vi : g.output()) add(vi);
+    for (const auto& node : g.node()) {
+      for (const auto& attr : node.attribute()) {
+        if (attr.has_g()) collect(attr.g());
+        for (const auto& sub : attr.graphs()) collect(sub);
+      }
+    }
+  };
+  collect(copy.graph());
+  return shapes;
+}
+
+}  // namespace tflayout

@@ -1,0 +1,276 @@
+#include "lib/driver.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "lib/annotation.h"
+#include "lib/model_io.h"
+#include "lib/pass.h"
+#include "lib/pass_manager.h"
+#include "passes/register_builtin_passes.h"
+
+namespace tflayout {
+namespace {
+
+struct Flags {
+  std::string input;
+  std::string output;
+  std::string pipeline = kDefaultPipeline;
+  std::vector<std::string> print_ir_after;
+  std::string external_data = "auto";
+  int threads = 1;
+  bool list_passes = false;
+  bool statistics = false;
+  bool timing = false;
+  bool verify = true;
+  bool quiet = false;
+  bool help = false;
+  bool version = false;
+};
+
+void PrintUsage(std::ostream& os, const PassRegistry& registry) {
+  os << "usage: tflayout-opt IN.onnx -o OUT.onnx [options]\n"
+        "\n"
+        "Rewrites constant ConvTranspose weights into TensorFlow's kernel layout and annotates\n"
+        "the model (metadata_props[\"tflayout.annotation\"]). Without --passes it runs\n"
+        "  " << kDefaultPipeline << "\n"
+        "\n"
+        "options:\n"
+        "  -o, --output=FILE          output model ('-' writes to stdout)\n"
+        "  --passes=PIPELINE          e.g. 'resolve-conv-transpose-pads,conv-transpose-to-tf{form=custom-op}'\n"
+        "                             (an empty pipeline round-trips the model)\n"
+        "  --list-passes              list the passes with their summaries and options\n"
+        "  --pass-statistics          print each pass's counters\n"
+        "  --pass-timing              print each pass's wall time\n"
+        "  --print-ir-after=NAME      print the model (ONNX text form) after pass NAME, or 'all'\n"
+        "  --no-verify                skip verification after each pass\n"
+        "  --threads=N                threads for weight permutation (default 1)\n"
+        "  --external-data=auto|always|never\n"
+        "                             write weights to OUT.onnx.data (auto: when the input had\n"
+        "                             external data or the model would exceed 2 GiB)\n"
+        "  -q, --quiet                print nothing but errors\n"
+        "  --version, -h/--help\n"
+        "\n"
+        "Input '-' reads the model from stdin (external data is then not allowed).\n"
+        "\n"
+        "exit codes: 0 ok; 1 usage error; 2 input cannot be read, parsed or validated;\n"
+        "            3 a pass or the verification after it failed; 4 output cannot be written\n"
+        "            (no partial output is left behind)\n"
+        "\n"
+        "passes:\n";
+  for (const std::string& name : registry.Names()) {
+    auto pass = registry.Create(name);
+    if (!pass.ok()) continue;
+    os << "  " << name << "\n      " << (*pass)->Summary() << "\n";
+    for (const PassOptionSpec& spec : (*pass)->OptionSpecs()) {
+      os << "      {" << spec.name << "=" << (spec.allowed.empty() ? "VALUE" : absl::StrJoin(spec.allowed, "|"))
+         << "} default " << spec.default_value << ": " << spec.help << "\n";
+    }
+  }
+}
+
+// Returns an error message, or "" when the flags parsed.
+std::string ParseFlags(int argc, char** argv, Flags& flags) {
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value_of = [&](absl::string_view name, std::string* out) -> bool {
+      const std::string eq = absl::StrCat(name, "=");
+      if (absl::StartsWith(arg, eq)) {
+        *out = arg.substr(eq.size());
+        return true;
+      }
+      if (arg == name && i + 1 < argc) {
+        *out = argv[++i];
+        return true;
+      }
+      return false;
+    };
+    std::string value;
+    if (arg == "-h" || arg == "--help") {
+      flags.help = true;
+    } else if (arg == "--version") {
+      flags.version = true;
+    } else if (arg == "--list-passes") {
+      flags.list_passes = true;
+    } else if (arg == "--pass-statistics") {
+      flags.statistics = true;
+    } else if (arg == "--pass-timing") {
+      flags.timing = true;
+    } else if (arg == "--no-verify") {
+      flags.verify = false;
+    } else if (arg == "-q" || arg == "--quiet") {
+      flags.quiet = true;
+    } else if (value_of("-o", &flags.output) || value_of("--output", &flags.output) ||
+               value_of("--passes", &flags.pipeline) ||
+               value_of("--external-data", &flags.external_data)) {
+    } else if (value_of("--print-ir-after", &value)) {
+      flags.print_ir_after.push_back(value);
+    } else if (value_of("--threads", &value)) {
+      if (!absl::SimpleAtoi(value, &flags.threads) || flags.threads < 1 || flags.threads > 256) {
+        return absl::StrCat("--threads wants an integer in 1..256, got '", value, "'");
+      }
+    } else if (arg == "-" || !absl::StartsWith(arg, "-")) {
+      positional.push_back(arg);
+    } else {
+      return absl::StrCat("unknown option '", arg, "' (see --help)");
+    }
+  }
+  if (flags.external_data != "auto" && flags.external_data != "always" &&
+      flags.external_data != "never") {
+    return "--external-data must be auto, always or never";
+  }
+  if (positional.size() > 1) return "more than one input model given";
+  if (!positional.empty()) flags.input = positional[0];
+  return "";
+}
+
+absl::StatusOr<LoadedModel> ReadInput(const std::string& input) {
+  if (input != "-") return LoadModel(input);
+  std::string bytes((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  return ParseModel(bytes, "", "<stdin>");
+}
+
+absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags) {
+  if (flags.output == "-") {
+    auto bytes = SerializeModel(loaded.model);
+    if (!bytes.ok()) return bytes.status();
+    std::cout.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+    std::cout.flush();
+    return std::cout ? absl::OkStatus() : absl::UnavailableError("<stdout>: write failed");
+  }
+  SaveOptions options;
+  options.protected_paths = loaded.external_files;
+  if (flags.input != "-") options.protected_paths.push_back(flags.input);
+  const bool huge = loaded.model.ByteSizeLong() > static_cast<size_t>(kMaxProtobufBytes);
+  options.use_external_data =
+      flags.external_data == "always" ||
+      (flags.external_data == "auto" && (!loaded.external_files.empty() || huge));
+  return SaveModel(loaded.model, flags.output, options);
+}
+
+void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream& os) {
+  int64_t weights = 0, nodes = 0, bytes = 0;
+  for (const PassRun& run : result.passes) {
+    auto get = [&](const char* key) {
+      auto it = run.statistics.find(key);
+      return it == run.statistics.end() ? int64_t{0} : it->second;
+    };
+    if (run.name == "conv-transpose-to-tf") {
+      weights += get("weights-rewritten");
+      nodes += get("nodes-annotated");
+      bytes += get("bytes-permuted");
+    }
+  }
+  os << "tflayout-opt: " << flags.input << " -> " << flags.output << ": ";
+  if (weights > 0) {
+    os << "rewrote " << weights << " weight(s) for " << nodes << " ConvTranspose node(s), "
+       << bytes << " bytes permuted\n";
+  } else {
+    os << (result.changed ? "changed" : "unchanged") << "\n";
+  }
+  for (const PassRun& run : result.passes) {
+    if (run.changed) os << "  " << run.name << ": changed\n";
+  }
+  for (const Remark& remark : result.annotation.remarks()) {
+    os << "  remark [" << remark.pass() << "] node '" << remark.node() << "' tensor '"
+       << remark.tensor() << "': " << remark.message() << "\n";
+  }
+}
+
+}  // namespace
+
+int OptMain(int argc, char** argv) {
+  PassRegistry registry;
+  if (absl::Status st = RegisterBuiltinPasses(registry); !st.ok()) {
+    std::cerr << "tflayout-opt: " << st.message() << "\n";
+    return kExitPass;
+  }
+  Flags flags;
+  if (std::string error = ParseFlags(argc, argv, flags); !error.empty()) {
+    std::cerr << "tflayout-opt: " << error << "\n";
+    return kExitUsage;
+  }
+  if (flags.help) {
+    PrintUsage(std::cout, registry);
+    return kExitOk;
+  }
+  if (flags.version) {
+    std::cout << "tflayout-opt " << ToolVersion() << "\n";
+    return kExitOk;
+  }
+  if (flags.list_passes) {
+    for (const std::string& name : registry.Names()) {
+      auto pass = registry.Create(name);
+      std::cout << name << "\t" << (*pass)->Summary() << "\n";
+    }
+    return kExitOk;
+  }
+  if (flags.input.empty() || flags.output.empty()) {
+    std::cerr << "tflayout-opt: need an input model and -o OUTPUT (see --help)\n";
+    return kExitUsage;
+  }
+  if (flags.input != "-" && flags.output != "-" &&
+      CanonicalPath(flags.input) == CanonicalPath(flags.output)) {
+    std::cerr << "tflayout-opt: " << flags.output
+              << ": output path is the input path; write elsewhere (the input is never modified)\n";
+    return kExitUsage;
+  }
+
+  auto passes = ParsePipeline(flags.pipeline, registry);
+  if (!passes.ok()) {
+    std::cerr << "tflayout-opt: " << passes.status().message() << "\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<LoadedModel> loaded = ReadInput(flags.input);
+  if (!loaded.ok()) {
+    std::cerr << "tflayout-opt: " << loaded.status().message() << "\n";
+    return kExitInput;
+  }
+
+  PipelineOptions options;
+  options.verify_each = flags.verify;
+  options.num_threads = flags.threads;
+  options.print_ir_after = flags.print_ir_after;
+  options.ir_sink = [&](const std::string& pass, const std::string& text) {
+    std::cerr << "// ----- IR after " << pass << " -----\n" << text;
+  };
+  absl::StatusOr<PipelineResult> result = RunPipeline(loaded->model, *passes, options);
+  if (!result.ok()) {
+    std::cerr << "tflayout-opt: " << flags.input << ": " << result.status().message() << "\n";
+    return absl::IsInvalidArgument(result.status()) ? kExitInput : kExitPass;
+  }
+  if (absl::Status st = WriteOutput(*loaded, flags); !st.ok()) {
+    std::cerr << "tflayout-opt: " << st.message() << "\n";
+    return kExitOutput;
+  }
+
+  if (!flags.quiet) PrintSummary(flags, *result, std::cerr);
+  if (flags.statistics || flags.timing) {
+    std::cerr << "===- pass " << (flags.timing ? "timing" : "") << (flags.timing && flags.statistics ? " and " : "")
+              << (flags.statistics ? "statistics" : "") << " -===\n";
+    for (const PassRun& run : result->passes) {
+      std::cerr << "  " << run.name;
+      if (flags.timing) std::cerr << absl::StrFormat("  %.6f s", run.seconds);
+      std::cerr << "\n";
+      if (flags.statistics) {
+        for (const auto& [key, value] : run.statistics) {
+          std::cerr << "    " << key << " = " << value << "\n";
+        }
+      }
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace tflayout

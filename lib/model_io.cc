@@ -1,0 +1,419 @@
+#include "lib/model_io.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/zero_copy_stream_impl.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "lib/graph_view.h"
+#include "lib/status.h"
+#include "lib/tensor.h"
+
+namespace tflayout {
+namespace {
+
+namespace fs = std::filesystem;
+using onnx::TensorProto;
+
+absl::Status ErrnoError(absl::string_view what, const std::string& path) {
+  const int err = errno;
+  const std::string message = absl::StrCat(path, ": ", what, ": ", std::strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(message);
+  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(message);
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
+  return absl::UnavailableError(message);
+}
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() { if (fd_ >= 0) ::close(fd_); }
+  int get() const { return fd_; }
+  int release() { int fd = fd_; fd_ = -1; return fd; }
+
+ private:
+  int fd_;
+};
+
+// A file written under a temporary name in the destination folder; Commit() makes it appear
+// under its real name in one rename. Destroying it uncommitted removes the temporary file.
+class AtomicFile {
+ public:
+  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& path) {
+    const fs::path target(path);
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+    const int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) return ErrnoError("cannot create output file", path);
+    ::fchmod(fd, 0644);
+    return std::unique_ptr<AtomicFile>(new AtomicFile(path, tmpl, fd));
+  }
+  ~AtomicFile() {
+    if (!committed_) ::unlink(tmp_path_.c_str());
+  }
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+
+  absl::Status WriteAll(const void* data, size_t size) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::write(fd_.get(), p, std::min<size_t>(size, size_t{1} << 30));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("write failed", path_);
+      }
+      p += n;
+      size -= static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Commit() {
+    if (::fsync(fd_.get()) != 0) return ErrnoError("fsync failed", path_);
+    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return ErrnoError("rename failed", path_);
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  AtomicFile(std::string path, std::string tmp, int fd)
+      : path_(std::move(path)), tmp_path_(std::move(tmp)), fd_(fd) {}
+  std::string path_;
+  std::string tmp_path_;
+  FileDescriptor fd_;
+  bool committed_ = false;
+};
+
+struct ExternalRef {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;  // -1: to the end of the file
+};
+
+absl::StatusOr<ExternalRef> ParseExternalRef(const TensorProto& tensor) {
+  ExternalRef ref;
+  for (const onnx::StringStringEntryProto& kv : tensor.external_data()) {
+    auto parse_int = [&](int64_t* out) -> absl::Status {
+      char* end = nullptr;
+      errno = 0;
+      const long long v = std::strtoll(kv.value().c_str(), &end, 10);
+      if (kv.value().empty() || *end != '\0' || errno != 0 || v < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", tensor.name(), "': external data ", kv.key(), " '", kv.value(),
+            "' is not a non-negative integer"));
+      }
+      *out = v;
+      return absl::OkStatus();
+    };
+    if (kv.key() == "location") {
+      ref.location = kv.value();
+    } else if (kv.key() == "offset") {
+      TFL_RETURN_IF_ERROR(parse_int(&ref.offset));
+    } else if (kv.key() == "length") {
+      TFL_RETURN_IF_ERROR(parse_int(&ref.length));
+    }
+  }
+  if (ref.location.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
+  }
+  return ref;
+}
+
+absl::Status LoadExternalTensor(TensorProto& tensor, const std::string& base_dir,
+                                std::vector<std::string>& files_read) {
+  TFL_ASSIGN_OR_RETURN(ExternalRef ref, ParseExternalRef(tensor));
+  auto path_or = ResolveExternalLocation(base_dir, ref.location);
+  if (!path_or.ok()) {
+    return WithContext(path_or.status(), absl::StrCat("tensor '", tensor.name(), "'"));
+  }
+  const std::string& path = *path_or;
+  TFL_ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(tensor));
+  const size_t elem = RawElementSize(tensor.data_type());
+  if (elem == 0) {
+    return absl::UnimplementedError(absl::StrCat("tensor '", tensor.name(),
+                                                 "': external data of element type ",
+                                                 DataTypeName(tensor.data_type())));
+  }
+  if (count > kMaxProtobufBytes / static_cast<int64_t>(elem)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tensor '", tensor.name(), "' is over 2 GiB and cannot be held in one message"));
+  }
+  const int64_t expected = count * static_cast<int64_t>(elem);
+
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return WithContext(ErrnoError("cannot open external data", path),
+                       absl::StrCat("tensor '", tensor.name(), "'"));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", tensor.name(), "': external data '", ref.location, "' is not a regular file"));
+  }
+  const int64_t length = ref.length >= 0 ? ref.length : st.st_size - ref.offset;
+  if (ref.offset > st.st_size || length > st.st_size - ref.offset) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "tensor '", tensor.name(), "': external data offset ", ref.offset, " + length ", length,
+        " runs past the end of '", ref.location, "' (", st.st_size, " bytes)"));
+  }
+  if (length != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", tensor.name(), "': external data length ", length, " disagrees with dims (",
+        expected, " bytes)"));
+  }
+  std::string bytes(static_cast<size_t>(length), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pread(fd.get(), bytes.data() + done, bytes.size() - done,
+                              static_cast<off_t>(ref.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoError("read of external data failed", path);
+    done += static_cast<size_t>(n);
+  }
+  tensor.clear_external_data();
+  tensor.set_data_location(TensorProto::DEFAULT);
+  SetRawData(tensor, std::move(bytes));
+  if (std::find(files_read.begin(), files_read.end(), path) == files_read.end()) {
+    files_read.push_back(path);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FinishLoad(LoadedModel& loaded, const std::string& display_name,
+                        const LoadOptions& options) {
+  if (!loaded.model.has_graph()) {
+    return absl::InvalidArgumentError(absl::StrCat(display_name, ": model has no graph"));
+  }
+  if (absl::Status st = CheckGraphDepth(loaded.model, options.max_graph_depth); !st.ok()) {
+    return WithContext(st, display_name);
+  }
+  if (!options.load_external_data) return absl::OkStatus();
+  absl::Status st = ForEachTensor(loaded.model, [&](TensorProto& t) -> absl::Status {
+    if (t.data_location() != TensorProto::EXTERNAL) return absl::OkStatus();
+    if (loaded.base_dir.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", t.name(), "' uses external data but the model has no folder to resolve it"));
+    }
+    return LoadExternalTensor(t, loaded.base_dir, loaded.external_files);
+  });
+  return WithContext(st, display_name);
+}
+
+std::string DirOf(const std::string& path) {
+  const fs::path p(path);
+  return p.has_parent_path() ? p.parent_path().string() : std::string(".");
+}
+
+}  // namespace
+
+std::string CanonicalPath(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  return ec ? path : p.string();
+}
+
+absl::StatusOr<std::string> ResolveExternalLocation(const std::string& base_dir,
+                                                    const std::string& location) {
+  const fs::path loc(location);
+  if (location.empty() || loc.is_absolute() || location.find('\0') != std::string::npos) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "external data location '", location, "' must be a relative path inside the model's folder"));
+  }
+  for (const fs::path& part : loc) {
+    if (part == "..") {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "external data location '", location, "' contains '..'"));
+    }
+  }
+  std::error_code ec;
+  const fs::path base = fs::canonical(base_dir, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat("model folder '", base_dir, "' not found"));
+  const fs::path full = fs::canonical(base / loc, ec);
+  if (ec) {
+    return absl::NotFoundError(absl::StrCat("external data file '", location,
+                                            "' not found in '", base.string(), "'"));
+  }
+  // Symlinks may point anywhere: compare the resolved path against the resolved folder.
+  auto [base_end, full_it] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (base_end != base.end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "external data location '", location, "' resolves to '", full.string(),
+        "', outside the model's folder"));
+  }
+  return full.string();
+}
+
+absl::StatusOr<LoadedModel> LoadModel(const std::string& path, const LoadOptions& options) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError("cannot open model", path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError("cannot stat model", path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  if (st.st_size == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": file is empty"));
+  if (st.st_size > kMaxProtobufBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": file is ", st.st_size,
+        " bytes; a protobuf message cannot exceed 2 GiB (store weights as external data)"));
+  }
+  LoadedModel loaded;
+  loaded.path = path;
+  loaded.base_dir = DirOf(path);
+  {
+    google::protobuf::io::FileInputStream stream(fd.get(), 1 << 20);
+    if (!loaded.model.ParseFromZeroCopyStream(&stream)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": not a valid ONNX model (protobuf parse failed: truncated or not a ModelProto)"));
+    }
+  }
+  TFL_RETURN_IF_ERROR(FinishLoad(loaded, path, options));
+  return loaded;
+}
+
+absl::StatusOr<LoadedModel> ParseModel(absl::string_view bytes, const std::string& base_dir,
+                                       const std::string& display_name,
+                                       const LoadOptions& options) {
+  if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat(display_name, ": empty input"));
+  if (bytes.size() > static_cast<size_t>(kMaxProtobufBytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(display_name, ": input over 2 GiB cannot be one protobuf message"));
+  }
+  LoadedModel loaded;
+  loaded.path = display_name;
+  loaded.base_dir = base_dir;
+  if (!loaded.model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        display_name, ": not a valid ONNX model (protobuf parse failed: truncated or not a ModelProto)"));
+  }
+  TFL_RETURN_IF_ERROR(FinishLoad(loaded, display_name, options));
+  return loaded;
+}
+
+absl::StatusOr<std::string> SerializeModel(const onnx::ModelProto& model) {
+  const size_t size = model.ByteSizeLong();
+  if (size > static_cast<size_t>(kMaxProtobufBytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "model serializes to ", size, " bytes, over protobuf's 2 GiB limit; use external data"));
+  }
+  std::string out;
+  if (!model.SerializeToString(&out)) return absl::InternalError("model serialization failed");
+  return out;
+}
+
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes) {
+  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, AtomicFile::Create(path));
+  TFL_RETURN_IF_ERROR(file->WriteAll(bytes.data(), bytes.size()));
+  return file->Commit();
+}
+
+namespace {
+
+// Moves large raw_data payloads into one data file and points the tensors at it; undoes the
+// change on destruction so the caller's model comes back as it was.
+class Externalizer {
+ public:
+  ~Externalizer() {
+    for (auto& [tensor, bytes] : moved_) {
+      tensor->clear_external_data();
+      tensor->clear_data_location();
+      tensor->set_raw_data(std::move(bytes));
+    }
+  }
+
+  absl::Status Run(onnx::ModelProto& model, AtomicFile& data_file, const std::string& location,
+                   size_t threshold) {
+    int64_t offset = 0;
+    return ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
+      if (!t.has_raw_data() || t.raw_data().size() < threshold) return absl::OkStatus();
+      constexpr int64_t kAlign = 64;  // aligned payloads allow typed access through mmap
+      const int64_t padded = (offset + kAlign - 1) / kAlign * kAlign;
+      if (padded > offset) {
+        const std::string zeros(static_cast<size_t>(padded - offset), '\0');
+        TFL_RETURN_IF_ERROR(data_file.WriteAll(zeros.data(), zeros.size()));
+      }
+      TFL_RETURN_IF_ERROR(data_file.WriteAll(t.raw_data().data(), t.raw_data().size()));
+      const int64_t length = static_cast<int64_t>(t.raw_data().size());
+      moved_.emplace_back(&t, std::move(*t.mutable_raw_data()));
+      t.clear_raw_data();
+      t.set_data_location(TensorProto::EXTERNAL);
+      auto add = [&](const char* key, std::string value) {
+        auto* kv = t.add_external_data();
+        kv->set_key(key);
+        kv->set_value(std::move(value));
+      };
+      add("location", location);
+      add("offset", std::to_string(padded));
+      add("length", std::to_string(length));
+      offset = padded + length;
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  std::vector<std::pair<TensorProto*, std::string>> moved_;
+};
+
+}  // namespace
+
+absl::Status SaveModel(onnx::ModelProto& model, const std::string& path,
+                       const SaveOptions& options) {
+  const std::string canonical = CanonicalPath(path);
+  std::vector<std::string> targets = {canonical};
+  std::string data_name;
+  if (options.use_external_data) {
+    data_name = options.external_file_name.empty()
+                    ? fs::path(path).filename().string() + ".data"
+                    : options.external_file_name;
+    targets.push_back(CanonicalPath((fs::path(DirOf(path)) / data_name).string()));
+  }
+  for (const std::string& target : targets) {
+    for (const std::string& guarded : options.protected_paths) {
+      if (CanonicalPath(guarded) == target) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": refusing to overwrite '", guarded, "', which is part of the input"));
+      }
+    }
+  }
+
+  std::unique_ptr<AtomicFile> data_file;
+  Externalizer externalizer;  // restores the model when this function returns
+  if (options.use_external_data) {
+    TFL_ASSIGN_OR_RETURN(data_file, AtomicFile::Create(targets[1]));
+    TFL_RETURN_IF_ERROR(
+        externalizer.Run(model, *data_file, data_name, options.external_threshold_bytes));
+  }
+  const size_t size = model.ByteSizeLong();
+  if (size > static_cast<size_t>(kMaxProtobufBytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ": model serializes to ", size,
+        " bytes, over protobuf's 2 GiB limit; save with external data"));
+  }
+  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> model_file, AtomicFile::Create(path));
+  {
+    google::protobuf::io::FileOutputStream stream(model_file->fd(), 1 << 20);
+    if (!model.SerializeToZeroCopyStream(&stream) || !stream.Flush()) {
+      errno = stream.GetErrno();
+      return ErrnoError("write failed", path);
+    }
+  }
+  // Data first: a model file never points at a data file that is not there yet.
+  if (data_file) TFL_RETURN_IF_ERROR(data_file->Commit());
+  return model_file->Commit();
+}
+
+}  // namespace tflayout

@@ -1,0 +1,296 @@
+// Transpose micro-kernels and tile drivers for lib/permute.cc.
+//
+// NOT a normal header: permute.cc includes it several times, each time inside its own namespace
+// and with one of TFLAYOUT_PERMUTE_AVX2 / TFLAYOUT_PERMUTE_SSE2 defined (or neither, for the
+// portable scalar build), under a matching `#pragma GCC target` region so that every function
+// here is compiled for that instruction set. Hence no include guard; the system headers it needs
+// (<immintrin.h>, <cstdint>, <cstring>, <algorithm>) are included by permute.cc beforehand.
+//
+// Convention for every kernel: dst[c * ds + r] = src[r * ss + c] (strides in elements), i.e. a
+// rows x cols tile of src becomes a cols x rows tile of dst.
+
+// ---- micro-kernels: one square K x K tile, loading K full source rows ------------------------
+// Micro<T>::Tile(src, ss, dst, ds, nc, nt) loads K rows of K elements and stores only the first
+// nc (<= K) rows of the transposed tile; nt selects non-temporal stores (caller guarantees the
+// destination rows are vector-aligned).
+
+template <typename T>
+struct Micro {  // portable scalar fallback
+  static constexpr int K = 8;
+  static inline void Tile(const T* s, int64_t ss, T* d, int64_t ds, int nc, bool /*nt*/) {
+    for (int c = 0; c < nc; ++c) {
+      for (int r = 0; r < K; ++r) d[c * ds + r] = s[r * ss + c];
+    }
+  }
+};
+
+#if defined(TFLAYOUT_PERMUTE_SSE2) || defined(TFLAYOUT_PERMUTE_AVX2)
+
+// Transpose by repeated perfect shuffles: with N registers of N lanes, pairing register i with
+// i + N/2 through unpacklo/unpackhi rotates the (register, lane) index bits left by one; after
+// log2(N) stages register c holds source column c.
+template <int N, typename Lo, typename Hi>
+static inline void ShuffleTranspose(__m128i* x, Lo lo, Hi hi) {
+  constexpr int kStages = N == 16 ? 4 : N == 8 ? 3 : N == 4 ? 2 : 1;
+#pragma GCC unroll 4
+  for (int stage = 0; stage < kStages; ++stage) {
+    __m128i y[N];
+#pragma GCC unroll 16
+    for (int i = 0; i < N / 2; ++i) {
+      y[2 * i] = lo(x[i], x[i + N / 2]);
+      y[2 * i + 1] = hi(x[i], x[i + N / 2]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < N; ++i) x[i] = y[i];
+  }
+}
+
+template <int N>
+static inline void StoreRows128(__m128i* x, void* d, int64_t ds_bytes, int nc, bool nt) {
+  auto* out = static_cast<unsigned char*>(d);
+  if (nc == N && nt) {
+#pragma GCC unroll 16
+    for (int i = 0; i < N; ++i) _mm_stream_si128(reinterpret_cast<__m128i*>(out + i * ds_bytes), x[i]);
+  } else {
+    for (int i = 0; i < nc; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i * ds_bytes), x[i]);
+  }
+}
+
+template <>
+struct Micro<uint8_t> {
+  static constexpr int K = 16;
+  static inline void Tile(const uint8_t* s, int64_t ss, uint8_t* d, int64_t ds, int nc, bool nt) {
+    __m128i x[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) x[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ss));
+    ShuffleTranspose<16>(
+        x, [](__m128i a, __m128i b) { return _mm_unpacklo_epi8(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi8(a, b); });
+    StoreRows128<16>(x, d, ds, nc, nt);
+  }
+};
+
+template <>
+struct Micro<uint16_t> {
+  static constexpr int K = 8;
+  static inline void Tile(const uint16_t* s, int64_t ss, uint16_t* d, int64_t ds, int nc,
+                          bool nt) {
+    __m128i x[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) x[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ss));
+    ShuffleTranspose<8>(
+        x, [](__m128i a, __m128i b) { return _mm_unpacklo_epi16(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi16(a, b); });
+    StoreRows128<8>(x, d, ds * 2, nc, nt);
+  }
+};
+
+#if defined(TFLAYOUT_PERMUTE_AVX2)
+
+template <>
+struct Micro<uint32_t> {
+  static constexpr int K = 8;
+  static inline void Tile(const uint32_t* s32, int64_t ss, uint32_t* d32, int64_t ds, int nc,
+                          bool nt) {
+    // Shuffles and moves only: bit patterns (NaN payloads included) pass through unchanged.
+    const float* s = reinterpret_cast<const float*>(s32);
+    float* d = reinterpret_cast<float*>(d32);
+    const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ss),
+                 r2 = _mm256_loadu_ps(s + 2 * ss), r3 = _mm256_loadu_ps(s + 3 * ss),
+                 r4 = _mm256_loadu_ps(s + 4 * ss), r5 = _mm256_loadu_ps(s + 5 * ss),
+                 r6 = _mm256_loadu_ps(s + 6 * ss), r7 = _mm256_loadu_ps(s + 7 * ss);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+                 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+                 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
+                 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+                 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
+                 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
+                 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)),
+                 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
+                 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
+                 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 o[8];
+    o[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    o[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    o[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    o[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    o[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    o[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    o[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    o[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+    if (nc == 8 && nt) {
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) _mm256_stream_ps(d + i * ds, o[i]);
+    } else {
+      for (int i = 0; i < nc; ++i) _mm256_storeu_ps(d + i * ds, o[i]);
+    }
+  }
+};
+
+template <>
+struct Micro<uint64_t> {
+  static constexpr int K = 4;
+  static inline void Tile(const uint64_t* s64, int64_t ss, uint64_t* d64, int64_t ds, int nc,
+                          bool nt) {
+    const double* s = reinterpret_cast<const double*>(s64);
+    double* d = reinterpret_cast<double*>(d64);
+    const __m256d r0 = _mm256_loadu_pd(s), r1 = _mm256_loadu_pd(s + ss),
+                  r2 = _mm256_loadu_pd(s + 2 * ss), r3 = _mm256_loadu_pd(s + 3 * ss);
+    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1),
+                  t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    __m256d o[4];
+    o[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    o[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    o[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    o[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+    if (nc == 4 && nt) {
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) _mm256_stream_pd(d + i * ds, o[i]);
+    } else {
+      for (int i = 0; i < nc; ++i) _mm256_storeu_pd(d + i * ds, o[i]);
+    }
+  }
+};
+
+#else  // SSE2 only
+
+template <>
+struct Micro<uint32_t> {
+  static constexpr int K = 4;
+  static inline void Tile(const uint32_t* s, int64_t ss, uint32_t* d, int64_t ds, int nc,
+                          bool nt) {
+    __m128i x[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) x[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ss));
+    ShuffleTranspose<4>(
+        x, [](__m128i a, __m128i b) { return _mm_unpacklo_epi32(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi32(a, b); });
+    StoreRows128<4>(x, d, ds * 4, nc, nt);
+  }
+};
+
+template <>
+struct Micro<uint64_t> {
+  static constexpr int K = 2;
+  static inline void Tile(const uint64_t* s, int64_t ss, uint64_t* d, int64_t ds, int nc,
+                          bool nt) {
+    __m128i x[2];
+    x[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    x[1] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + ss));
+    ShuffleTranspose<2>(
+        x, [](__m128i a, __m128i b) { return _mm_unpacklo_epi64(a, b); },
+        [](__m128i a, __m128i b) { return _mm_unpackhi_epi64(a, b); });
+    StoreRows128<2>(x, d, ds * 8, nc, nt);
+  }
+};
+
+#endif  // AVX2 / SSE2
+#endif  // any x86 SIMD
+
+// ---- tile drivers ------------------------------------------------------------------------------
+
+template <typename T>
+static inline void ScalarTranspose(const T* s, int64_t ss, T* d, int64_t ds, int64_t rows,
+                                   int64_t cols) {
+  for (int64_t c = 0; c < cols; ++c) {
+    T* dc = d + c * ds;
+    const T* sc = s + c;
+    for (int64_t r = 0; r < rows; ++r) dc[r] = sc[r * ss];
+  }
+}
+
+// rows x cols (src, row stride ss) -> cols x rows (dst, row stride ds). s_end, when not null,
+// is the end of the readable source buffer: a partial column block may then load full K-wide
+// rows (reading past `cols`, never past s_end) and store only the valid rows. nt: streaming
+// stores, used only where the destination rows are 16/32-byte aligned.
+template <typename T>
+static void Transpose2D(const T* s, int64_t ss, T* d, int64_t ds, int64_t rows, int64_t cols,
+                        const T* s_end, bool nt) {
+  using M = Micro<T>;
+  constexpr int K = M::K;
+  const int64_t r_full = rows - rows % K;
+  if (nt) {
+    constexpr size_t kAlign = K * sizeof(T) >= 32 ? 32 : 16;
+    nt = reinterpret_cast<uintptr_t>(d) % kAlign == 0 && (ds * sizeof(T)) % kAlign == 0 &&
+         (K * sizeof(T)) % kAlign == 0;
+  }
+  if (r_full > 0) {
+    for (int64_t c0 = 0; c0 < cols; c0 += K) {
+      const int nc = static_cast<int>(std::min<int64_t>(K, cols - c0));
+      if (nc < K && (s_end == nullptr || s + (r_full - 1) * ss + c0 + K > s_end)) {
+        ScalarTranspose(s + c0, ss, d + c0 * ds, ds, r_full, nc);
+        break;
+      }
+      const T* sc = s + c0;
+      T* dc = d + c0 * ds;
+      for (int64_t r0 = 0; r0 < r_full; r0 += K) M::Tile(sc + r0 * ss, ss, dc + r0, ds, nc, nt);
+    }
+  }
+  if (r_full < rows) ScalarTranspose(s + r_full * ss, ss, d + r_full, ds, rows - r_full, cols);
+}
+
+// Rows of A handled per pass over B: enough that each destination run fills >= 64 bytes.
+template <typename T>
+constexpr int64_t RowTile() {
+  return std::max<int64_t>(Micro<T>::K, 64 / static_cast<int64_t>(sizeof(T)));
+}
+
+// (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only (a_begin a multiple of RowTile).
+template <typename T>
+static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, int64_t a_begin,
+                        int64_t a_end, bool nt) {
+  constexpr int64_t TA = RowTile<T>();
+  const T* s_end = src + A * B * S;
+  const int64_t ss = B * S, ds = B * A;
+  for (int64_t a0 = a_begin; a0 < a_end; a0 += TA) {
+    const int64_t rows = std::min(TA, a_end - a0);
+    const T* sa = src + a0 * ss;
+    T* da = dst + a0;
+    for (int64_t b = 0; b < B; ++b) {
+      if (b + 4 < B) {  // the next panel's source rows
+        for (int64_t r = 0; r < rows; r += 2) __builtin_prefetch(sa + r * ss + (b + 4) * S);
+      }
+      Transpose2D(sa + b * S, ss, da + b * A, ds, rows, S, s_end, nt);
+    }
+  }
+}
+
+// Square case in place: for every b the A x A matrix m[i * (B*A) + b*A + j] is transposed by
+// swapping K x K tiles through a stack buffer. Work item w = b * strips + strip handles the
+// unordered tile pairs {I, J} with min(I, J) in that strip of kStrip rows.
+template <typename T>
+static void SquareSwap(T* p, int64_t n, int64_t B, int64_t w_begin, int64_t w_end) {
+  using M = Micro<T>;
+  constexpr int K = M::K;
+  constexpr int64_t kStrip = 64;
+  const int64_t strips = (n + kStrip - 1) / kStrip;
+  const int64_t ss = B * n;
+  alignas(64) T buf[K * K];
+  for (int64_t w = w_begin; w < w_end; ++w) {
+    const int64_t b = w / strips, strip = w % strips;
+    T* m = p + b * n;
+    const int64_t i_end = std::min(n, (strip + 1) * kStrip);
+    for (int64_t j0 = strip * kStrip; j0 < n; j0 += kStrip) {
+      const int64_t j_end = std::min(n, j0 + kStrip);
+      for (int64_t i = strip * kStrip; i < i_end; i += K) {
+        for (int64_t j = std::max(j0, i); j < j_end; j += K) {
+          if (i + K <= n && j + K <= n) {
+            T* pij = m + i * ss + j;
+            T* pji = m + j * ss + i;
+            M::Tile(pij, ss, buf, K, K, false);
+            if (i != j) M::Tile(pji, ss, pij, ss, K, false);
+            for (int c = 0; c < K; ++c) std::memcpy(pji + c * ss, buf + c * K, K * sizeof(T));
+          } else {
+            for (int64_t ii = i; ii < std::min(n, i + K); ++ii) {
+              for (int64_t jj = std::max(j, ii + 1); jj < std::min(n, j + K); ++jj) {
+                std::swap(m[ii * ss + jj], m[jj * ss + ii]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

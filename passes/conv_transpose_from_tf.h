@@ -1,0 +1,22 @@
+// conv-transpose-from-tf: the exact inverse of conv-transpose-to-tf.
+//
+// Before (as conv-transpose-to-tf left it, per annotation entry):
+//     W__tf (TF layout), W = Transpose(W__tf) and/or Y = tflayout.ConvTransposeTF(X, W__tf, B)
+// After:
+//     W (ONNX layout, the original bytes) and Y = ConvTranspose(X, W, B)
+//
+// Conditions: the annotation names the tensor, and its dims equal the recorded tf_dims. The
+// compensate form comes back byte for byte; a custom-op node comes back as a ConvTranspose
+// with explicit pads (the same math as the original node). Entries are removed from the
+// annotation as they are undone.
+#pragma once
+
+#include <memory>
+
+#include "lib/pass.h"
+
+namespace tflayout {
+
+std::unique_ptr<Pass> CreateConvTransposeFromTfPass();
+
+}  // namespace tflayout

@@ -1,0 +1,33 @@
+// conv-transpose-to-tf: stores constant ConvTranspose weights in TensorFlow's layout.
+//
+// Before (ONNX layout, W: (C, M/g, k1..kn)):
+//     W = initializer (or Constant)           Y = ConvTranspose(X, W, B)
+// After, form=compensate (default; still valid ONNX, same results everywhere):
+//     W__tf = initializer in TF layout (k1..kn, M/g, C)
+//     W = Transpose(W__tf, perm=[r-1, r-2, 0, ..., r-3])
+//     Y = ConvTranspose(X, W, B)                          (unchanged)
+// After, form=custom-op (for onnx-tf with our handler; no transpose at all):
+//     W__tf = initializer in TF layout
+//     Y = tflayout.ConvTransposeTF(X, W__tf, B)  strides, dilations, pads (resolved begin+end),
+//                                                output_padding, group, kernel_shape explicit
+//     W = Transpose(W__tf, ...) only if something else still reads W in ONNX layout.
+//
+// Conditions: ai.onnx ConvTranspose, any opset, in any graph (subgraphs included); W an
+// initializer or Constant output that is not a graph input; a weight read by several nodes is
+// rewritten once. A node whose pads need shapes that are unknown stays a standard
+// ConvTranspose in custom-op form (with a remark). The annotation records every rewrite, which
+// makes a second run a no-op.
+#pragma once
+
+#include <memory>
+
+#include "lib/pass.h"
+
+namespace tflayout {
+
+inline constexpr char kFormCompensate[] = "compensate";
+inline constexpr char kFormCustomOp[] = "custom-op";
+
+std::unique_ptr<Pass> CreateConvTransposeToTfPass();
+
+}  // namespace tflayout

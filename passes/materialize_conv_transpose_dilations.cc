@@ -1,0 +1,131 @@
+#include "passes/materialize_conv_transpose_dilations.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "lib/conv_transpose.h"
+#include "lib/graph_view.h"
+#include "lib/status.h"
+#include "lib/tensor.h"
+
+namespace tflayout {
+namespace {
+
+// Scatters a (C*M/g, k1..kn) kernel into (C*M/g, (k1-1)*d1+1, ...), zeros elsewhere.
+std::string DilateKernel(const std::string& bytes, size_t elem, int64_t channels,
+                         const std::vector<int64_t>& kernel, const std::vector<int64_t>& dil,
+                         const std::vector<int64_t>& dilated) {
+  const size_t n = kernel.size();
+  int64_t k_count = 1, d_count = 1;
+  for (size_t i = 0; i < n; ++i) {
+    k_count *= kernel[i];
+    d_count *= dilated[i];
+  }
+  std::string out(static_cast<size_t>(channels * d_count) * elem, '\0');
+  std::vector<int64_t> index(n, 0);
+  for (int64_t k = 0; k < k_count; ++k) {
+    // Row-major offset of this tap in the dilated kernel.
+    int64_t offset = 0;
+    for (size_t i = 0; i < n; ++i) offset = offset * dilated[i] + index[i] * dil[i];
+    for (int64_t c = 0; c < channels; ++c) {
+      std::memcpy(out.data() + (c * d_count + offset) * elem,
+                  bytes.data() + (c * k_count + k) * elem, elem);
+    }
+    for (size_t i = n; i-- > 0;) {  // advance the multi-index
+      if (++index[i] < kernel[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
+class MaterializeConvTransposeDilationsPass : public Pass {
+ public:
+  std::string Name() const override { return "materialize-conv-transpose-dilations"; }
+  std::string Summary() const override {
+    return "Rewrite dilated ConvTranspose kernels into equivalent zero-inserted kernels of size "
+           "(k-1)*d+1 (TensorFlow's CPU kernels reject dilation)";
+  }
+
+  absl::StatusOr<bool> Run(PassContext& context) override {
+    bool changed = false;
+    GraphView view(context.model);
+    for (const auto& info : view.graphs()) {
+      for (onnx::NodeProto& node : *info->graph->mutable_node()) {
+        if (!IsOnnxConvTranspose(node) || node.input_size() < 2 || !IsDilated(node)) continue;
+        TFL_ASSIGN_OR_RETURN(bool done, Materialize(context, view, node));
+        changed |= done;
+      }
+    }
+    return changed;
+  }
+
+ private:
+  static bool IsDilated(const onnx::NodeProto& node) {
+    for (const onnx::AttributeProto& attr : node.attribute()) {
+      if (attr.name() != "dilations") continue;
+      for (int64_t d : attr.ints()) {
+        if (d != 1) return true;
+      }
+    }
+    return false;
+  }
+
+  absl::StatusOr<bool> Materialize(PassContext& context, GraphView& view, onnx::NodeProto& node) {
+    const std::string weight = node.input(1);
+    absl::StatusOr<ConstantValue> constant = FindConstant(view, weight);
+    if (!constant.ok()) {
+      context.AddRemark(Name(), node.name(), weight,
+                        absl::StrCat("dilation kept: ", constant.status().message()));
+      return false;
+    }
+    onnx::TensorProto& tensor = *constant->tensor;
+    const std::vector<int64_t> dims(tensor.dims().begin(), tensor.dims().end());
+    TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, dims));
+    absl::StatusOr<std::string> bytes = ReadElementBytes(tensor);
+    if (!bytes.ok()) {
+      if (!absl::IsUnimplemented(bytes.status())) return bytes.status();
+      context.AddRemark(Name(), node.name(), weight,
+                        absl::StrCat("dilation kept: ", bytes.status().message()));
+      return false;
+    }
+    std::vector<int64_t> dilated_kernel;
+    for (int i = 0; i < attrs.spatial_rank; ++i) {
+      dilated_kernel.push_back((attrs.kernel_shape[i] - 1) * attrs.dilations[i] + 1);
+    }
+    std::string dilated = DilateKernel(*bytes, RawElementSize(tensor.data_type()),
+                                       dims[0] * dims[1], attrs.kernel_shape, attrs.dilations,
+                                       dilated_kernel);
+
+    onnx::TensorProto replacement;
+    replacement.set_data_type(tensor.data_type());
+    replacement.add_dims(dims[0]);
+    replacement.add_dims(dims[1]);
+    for (int64_t k : dilated_kernel) replacement.add_dims(k);
+    SetRawData(replacement, std::move(dilated));
+
+    const bool shared = view.Uses(weight).size() > 1;
+    if (shared) {
+      // Others still read W: give this node its own weight.
+      const std::string name = view.UniqueName(absl::StrCat(weight, "__undilated"));
+      replacement.set_name(name);
+      *constant->graph->graph->add_initializer() = std::move(replacement);
+      *node.mutable_input(1) = name;
+    } else {
+      replacement.set_name(tensor.name());
+      tensor = std::move(replacement);
+    }
+    SetIntsAttribute(node, "kernel_shape", dilated_kernel);
+    SetIntsAttribute(node, "dilations", std::vector<int64_t>(attrs.spatial_rank, 1));
+    context.Count("kernels-dilated");
+    return true;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> CreateMaterializeConvTransposeDilationsPass() {
+  return std::make_unique<MaterializeConvTransposeDilationsPass>();
+}
+
+}  // namespace tflayout

@@ -1,0 +1,19 @@
+#include "passes/register_builtin_passes.h"
+
+#include "lib/status.h"
+#include "passes/conv_transpose_from_tf.h"
+#include "passes/conv_transpose_to_tf.h"
+#include "passes/materialize_conv_transpose_dilations.h"
+#include "passes/resolve_conv_transpose_pads.h"
+
+namespace tflayout {
+
+absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
+  TFL_RETURN_IF_ERROR(registry.Register(CreateResolveConvTransposePadsPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateMaterializeConvTransposeDilationsPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeToTfPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeFromTfPass));
+  return absl::OkStatus();
+}
+
+}  // namespace tflayout

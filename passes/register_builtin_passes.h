@@ -1,0 +1,11 @@
+// Every built-in pass, registered explicitly (no static-initializer magic).
+#pragma once
+
+#include "absl/status/status.h"
+#include "lib/pass.h"
+
+namespace tflayout {
+
+absl::Status RegisterBuiltinPasses(PassRegistry& registry);
+
+}  // namespace tflayout
