@@ -1,0 +1,62 @@
+// Helpers shared by the GoogleTest suites: building small real ONNX models, temporary
+// folders, and running the tflayout-opt binary.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx_pb.h"
+
+namespace tflayout::testing {
+
+// How a ConvTranspose weight is stored in a generated model.
+enum class WeightStorage { kRaw, kTyped, kExternal, kConstantNode };
+const char* StorageName(WeightStorage storage);
+
+struct ConvTransposeSpec {
+  int spatial_rank = 2;
+  int64_t in_channels = 4;   // C
+  int64_t out_channels = 6;  // M (total, across groups)
+  int64_t group = 1;
+  std::vector<int64_t> kernel;  // default 3 per axis
+  std::vector<int64_t> input_spatial;  // default 5 per axis
+  int32_t data_type = onnx::TensorProto::FLOAT;
+  WeightStorage storage = WeightStorage::kRaw;
+  int64_t opset = 13;
+  int64_t ir_version = 8;
+  std::vector<int64_t> strides, pads, dilations, output_padding, output_shape;
+  std::string auto_pad;  // empty: attribute absent
+  bool with_bias = false;
+};
+
+// Dims of W: (C, M/group, k...).
+std::vector<int64_t> WeightDims(const ConvTransposeSpec& spec);
+
+// A checker-valid model: X -> ConvTranspose(X, W[, B]) -> Y, W filled with distinct values
+// (element i holds a type-appropriate encoding of i+1). External storage needs `folder`,
+// where "weights.bin" is written.
+onnx::ModelProto MakeConvTransposeModel(const ConvTransposeSpec& spec,
+                                        const std::string& folder = "");
+
+// The weight's logical elements as little-endian bytes, wherever the tensor keeps them.
+std::string WeightBytes(const onnx::ModelProto& model, const std::string& tensor_name);
+
+// A fresh folder under the test's temporary directory, removed at process exit.
+std::string MakeTempDir();
+
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& bytes);
+bool FileExists(const std::string& path);
+std::vector<std::string> ListDir(const std::string& dir);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs tflayout-opt with the given arguments (shell-quoted by this function).
+CommandResult RunOpt(const std::vector<std::string>& args);
+
+std::string SourcePath(const std::string& relative);
+
+}  // namespace tflayout::testing
