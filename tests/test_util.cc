@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/tensor.h"
+#include "passes/register_builtin_passes.h"
 
 namespace tflayout::testing {
 namespace fs = std::filesystem;
@@ -246,6 +247,14 @@ CommandResult RunOpt(const std::vector<std::string>& args) {
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+absl::StatusOr<PipelineResult> RunPasses(onnx::ModelProto& model, const std::string& pipeline) {
+  PassRegistry registry;
+  if (absl::Status st = RegisterBuiltinPasses(registry); !st.ok()) return st;
+  auto passes = ParsePipeline(pipeline, registry);
+  if (!passes.ok()) return passes.status();
+  return RunPipeline(model, *passes);
 }
 
 std::string SourcePath(const std::string& relative) {

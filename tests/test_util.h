@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "lib/pass_manager.h"
 #include "onnx/onnx_pb.h"
 
 namespace tflayout::testing {
@@ -56,6 +58,9 @@ struct CommandResult {
 };
 // Runs tflayout-opt with the given arguments (shell-quoted by this function).
 CommandResult RunOpt(const std::vector<std::string>& args);
+
+// Runs a pipeline of built-in passes on the model, in process.
+absl::StatusOr<PipelineResult> RunPasses(onnx::ModelProto& model, const std::string& pipeline);
 
 std::string SourcePath(const std::string& relative);
 

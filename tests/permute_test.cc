@@ -1,0 +1,185 @@
+#include "lib/permute.h"
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tflayout {
+namespace {
+
+using Bytes = std::vector<unsigned char>;
+
+struct Shape {
+  int64_t a, b, s;
+};
+
+std::string Name(const Shape& sh, size_t es) {
+  return "(" + std::to_string(sh.a) + "," + std::to_string(sh.b) + "," + std::to_string(sh.s) +
+         ")x" + std::to_string(es);
+}
+
+Bytes Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes v(n);
+  for (auto& x : v) x = static_cast<unsigned char>(rng());
+  return v;
+}
+
+// out[s][b][a] = in[a][b][s], element by element.
+Bytes Reference(const Bytes& in, size_t es, const Shape& sh) {
+  Bytes out(in.size());
+  for (int64_t a = 0; a < sh.a; ++a) {
+    for (int64_t b = 0; b < sh.b; ++b) {
+      for (int64_t s = 0; s < sh.s; ++s) {
+        std::memcpy(&out[((s * sh.b + b) * sh.a + a) * es], &in[((a * sh.b + b) * sh.s + s) * es],
+                    es);
+      }
+    }
+  }
+  return out;
+}
+
+const std::vector<Shape>& Shapes() {
+  static const std::vector<Shape> shapes = {
+      {0, 3, 4},   {3, 0, 4},    {3, 4, 0},     {1, 1, 1},    {1, 5, 7},   {5, 1, 7},
+      {5, 7, 1},   {1, 1, 9},    {9, 1, 1},     {1, 9, 1},    {2, 3, 2},   {2, 1, 3},
+      {7, 5, 7},   {13, 1, 17},  {17, 3, 13},   {16, 16, 16}, {33, 2, 33}, {64, 3, 64},
+      {31, 37, 41}, {100, 3, 9}, {9, 3, 100},   {256, 4, 9},  {250, 4, 9}, {211, 2, 5},
+      {64, 32, 27}, {3, 64, 49}, {128, 1, 200}, {97, 1, 97},  {40, 7, 24},
+  };
+  return shapes;
+}
+
+const size_t kElementSizes[] = {1, 2, 3, 4, 8, 16};
+// 64 is the floor (forces element- and B-split cycles), the others force the panel + block
+// schemes with various block sizes; 2 MiB (default) mostly takes the one-copy path here.
+const size_t kScratch[] = {64, 1024, 16384, size_t{2} << 20};
+
+TEST(PermuteTest, OutOfPlaceMatchesReference) {
+  for (size_t es : kElementSizes) {
+    for (const Shape& sh : Shapes()) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n, 1);
+      const Bytes want = Reference(in, es, sh);
+      for (int threads : {1, 3}) {
+        for (auto st : {PermuteOptions::Streaming::kNever, PermuteOptions::Streaming::kAlways}) {
+          PermuteOptions opt;
+          opt.num_threads = threads;
+          opt.streaming_stores = st;
+          Bytes out(n + 1, 0xAB);
+          ASSERT_TRUE(PermuteABSToSBAOutOfPlace(in.data(), out.data(), es, sh.a, sh.b, sh.s, opt)
+                          .ok());
+          EXPECT_EQ(out[n], 0xAB) << "wrote past the end " << Name(sh, es);
+          out.resize(n);
+          EXPECT_TRUE(out == want) << Name(sh, es) << " threads=" << threads;
+        }
+      }
+    }
+  }
+}
+
+TEST(PermuteTest, InPlaceMatchesReferenceAndInverts) {
+  for (size_t es : kElementSizes) {
+    for (const Shape& sh : Shapes()) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n, 2);
+      const Bytes want = Reference(in, es, sh);
+      for (size_t scratch : kScratch) {
+        for (int threads : {1, 3}) {
+          PermuteOptions opt;
+          opt.max_scratch_bytes = scratch;
+          opt.num_threads = threads;
+          Bytes data = in;
+          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok());
+          ASSERT_TRUE(data == want) << Name(sh, es) << " scratch=" << scratch
+                                    << " threads=" << threads;
+          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok());
+          ASSERT_TRUE(data == in) << "inverse " << Name(sh, es) << " scratch=" << scratch
+                                  << " threads=" << threads;
+        }
+      }
+    }
+  }
+}
+
+// Large enough for every scheme to have many panels, blocks and threads to share work.
+TEST(PermuteTest, LargeShapesAllSchemes) {
+  const std::vector<Shape> shapes = {{257, 33, 49}, {512, 16, 27}, {300, 2, 300}, {1000, 1, 999}};
+  for (size_t es : kElementSizes) {
+    for (const Shape& sh : shapes) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n, 3);
+      const Bytes want = Reference(in, es, sh);
+      for (size_t scratch : {size_t{64}, size_t{4096}, size_t{65536}, size_t{1} << 20}) {
+        Bytes first;
+        for (int threads : {1, 3}) {
+          PermuteOptions opt;
+          opt.max_scratch_bytes = scratch;
+          opt.num_threads = threads;
+          Bytes data = in;
+          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok());
+          ASSERT_TRUE(data == want) << Name(sh, es) << " scratch=" << scratch
+                                    << " threads=" << threads;
+          if (threads == 1) {
+            first = data;
+          } else {
+            EXPECT_TRUE(data == first);
+          }
+          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok());
+          ASSERT_TRUE(data == in) << "inverse " << Name(sh, es) << " scratch=" << scratch;
+        }
+      }
+    }
+  }
+}
+
+TEST(PermuteTest, UnalignedBuffers) {
+  // Streaming stores must fall back to ordinary ones on unaligned destinations.
+  const Shape sh{512, 4, 16};
+  for (size_t es : {size_t{1}, size_t{2}, size_t{4}, size_t{8}}) {
+    const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+    Bytes in = Random(n + 3, 4);
+    Bytes out(n + 3);
+    PermuteOptions opt;
+    opt.streaming_stores = PermuteOptions::Streaming::kAlways;
+    ASSERT_TRUE(
+        PermuteABSToSBAOutOfPlace(in.data() + 1, out.data() + 3, es, sh.a, sh.b, sh.s, opt).ok());
+    const Bytes src(in.begin() + 1, in.begin() + 1 + static_cast<ptrdiff_t>(n));
+    const Bytes got(out.begin() + 3, out.end());
+    EXPECT_TRUE(got == Reference(src, es, sh)) << es;
+    Bytes data = in;
+    opt.max_scratch_bytes = 4096;
+    ASSERT_TRUE(PermuteABSToSBA(data.data() + 1, es, sh.a, sh.b, sh.s, opt).ok());
+    EXPECT_TRUE(Bytes(data.begin() + 1, data.begin() + 1 + static_cast<ptrdiff_t>(n)) ==
+                Reference(src, es, sh));
+  }
+}
+
+TEST(PermuteTest, InvalidInputLeavesDataUntouched) {
+  const Bytes in = Random(64, 5);
+  const std::vector<std::tuple<size_t, int64_t, int64_t, int64_t>> bad = {
+      {4, -1, 2, 2}, {4, 2, -1, 2}, {4, 2, 2, -1}, {0, 2, 2, 2},
+      {4, int64_t{1} << 40, int64_t{1} << 20, 2}, {size_t{1} << 62, 2, 2, 2}};
+  for (const auto& [es, a, b, s] : bad) {
+    Bytes data = in;
+    const absl::Status st = PermuteABSToSBA(data.data(), es, a, b, s);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << a << " " << b << " " << s;
+    EXPECT_TRUE(data == in);
+    Bytes out = in;
+    EXPECT_FALSE(PermuteABSToSBAOutOfPlace(in.data(), out.data(), es, a, b, s).ok());
+    EXPECT_TRUE(out == in);
+  }
+}
+
+TEST(PermuteTest, ReportsKernelIsa) {
+  const std::string isa = PermuteKernelIsa();
+  EXPECT_TRUE(isa == "avx2" || isa == "sse2" || isa == "scalar") << isa;
+}
+
+}  // namespace
+}  // namespace tflayout
