@@ -239,6 +239,9 @@ absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::Mo
       }
       shapes[vi.name()] = std::move(dims);
     };
+    for (const auto& t : g.initializer()) {
+      shapes[t.name()] = std::vector<int64_t>(t.dims().begin(), t.dims().end());
+    }
     for (const auto& vi : g.input()) add(vi);
     for (const auto& vi : g.value_info()) add(vi);
     for (const auto& vi : g.output()) add(vi);

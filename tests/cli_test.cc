@@ -1,0 +1,106 @@
+// tflayout-opt as a user runs it: the README's command on a bundled model, flags, exit codes.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/annotation.h"
+#include "lib/driver.h"
+#include "lib/model_io.h"
+#include "lib/verify.h"
+#include "tests/test_util.h"
+
+namespace tflayout {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::RunOpt;
+
+TEST(Cli, DefaultPipelineOnBundledModel) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string input = testing::SourcePath("models/dcgan_generator.onnx");
+  const std::string before = testing::ReadFile(input);
+  auto result = RunOpt({input, "-o", dir + "/out.onnx", "--pass-statistics", "--pass-timing"});
+  ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("rewrote 4 weight(s) for 4 ConvTranspose node(s)"));
+  EXPECT_THAT(result.output, HasSubstr("weights-rewritten = 4"));
+  EXPECT_THAT(result.output, HasSubstr("conv-transpose-to-tf  0."));
+  EXPECT_EQ(testing::ReadFile(input), before);
+  auto out = LoadModel(dir + "/out.onnx");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(VerifyModel(out->model).ok());
+  EXPECT_EQ(ReadAnnotation(out->model)->tensors_size(), 4);
+}
+
+TEST(Cli, HelpListsPassesWithSummariesAndOptions) {
+  auto help = RunOpt({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.output, HasSubstr("conv-transpose-to-tf"));
+  EXPECT_THAT(help.output, HasSubstr("{form=compensate|custom-op}"));
+  EXPECT_THAT(help.output, HasSubstr("exit codes"));
+  auto list = RunOpt({"--list-passes"});
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_THAT(list.output, HasSubstr("materialize-conv-transpose-dilations\t"));
+}
+
+TEST(Cli, UsageErrorsExitWithOne) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string input = testing::SourcePath("models/dcgan_generator.onnx");
+  EXPECT_EQ(RunOpt({input}).exit_code, kExitUsage);
+  EXPECT_EQ(RunOpt({input, "-o", dir + "/o.onnx", "--bogus"}).exit_code, kExitUsage);
+  auto bad_pass = RunOpt({input, "-o", dir + "/o.onnx", "--passes=frobnicate"});
+  EXPECT_EQ(bad_pass.exit_code, kExitUsage);
+  EXPECT_THAT(bad_pass.output, HasSubstr("unknown pass 'frobnicate'"));
+  auto same = RunOpt({input, "-o", input});
+  EXPECT_EQ(same.exit_code, kExitUsage);
+  EXPECT_THAT(same.output, HasSubstr("output path is the input path"));
+  EXPECT_TRUE(testing::ListDir(dir).empty());
+}
+
+TEST(Cli, MissingInputAndUnwritableOutput) {
+  const std::string dir = testing::MakeTempDir();
+  auto missing = RunOpt({dir + "/nope.onnx", "-o", dir + "/o.onnx"});
+  EXPECT_EQ(missing.exit_code, kExitInput);
+  EXPECT_THAT(missing.output, HasSubstr("nope.onnx"));
+  const std::string input = testing::SourcePath("models/dcgan_generator.onnx");
+  auto unwritable = RunOpt({input, "-o", dir + "/no/such/dir/o.onnx"});
+  EXPECT_EQ(unwritable.exit_code, kExitOutput);
+  EXPECT_TRUE(testing::ListDir(dir).empty());
+}
+
+TEST(Cli, StdinToStdout) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string input = testing::SourcePath("models/decoder_3d.onnx");
+  const std::string command = std::string("'") + TFLAYOUT_OPT_PATH + "' - -o - -q < '" + input +
+                              "' > '" + dir + "/piped.onnx'";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  auto file = RunOpt({input, "-o", dir + "/file.onnx", "-q"});
+  ASSERT_EQ(file.exit_code, 0) << file.output;
+  EXPECT_EQ(testing::ReadFile(dir + "/piped.onnx"), testing::ReadFile(dir + "/file.onnx"));
+}
+
+TEST(Cli, PrintIrAfterPass) {
+  const std::string dir = testing::MakeTempDir();
+  auto result = RunOpt({testing::SourcePath("models/vocoder_upsampler_1d.onnx"), "-o",
+                        dir + "/o.onnx", "--print-ir-after=conv-transpose-to-tf"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("IR after conv-transpose-to-tf"));
+  EXPECT_THAT(result.output, HasSubstr("Transpose"));
+}
+
+TEST(Cli, CustomOpFormOnEveryBundledModel) {
+  for (const char* name : {"dcgan_generator", "vocoder_upsampler_1d", "decoder_3d",
+                           "grouped_deconv", "unet_decoder"}) {
+    const std::string dir = testing::MakeTempDir();
+    auto result = RunOpt({testing::SourcePath(std::string("models/") + name + ".onnx"), "-o",
+                          dir + "/o.onnx",
+                          "--passes=resolve-conv-transpose-pads,materialize-conv-transpose-"
+                          "dilations,conv-transpose-to-tf{form=custom-op}"});
+    ASSERT_EQ(result.exit_code, 0) << name << ": " << result.output;
+    auto out = LoadModel(dir + "/o.onnx");
+    ASSERT_TRUE(out.ok());
+    for (const auto& node : out->model.graph().node()) {
+      EXPECT_NE(node.op_type(), "ConvTranspose") << name << ": " << node.name();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tflayout
