@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# One entry point for set-up, the demo, and the tests. Every sub-command first does what set-up
+# it needs (idempotent; a fresh Debian 12 machine needs nothing beforehand but root for apt).
+#
+#   scripts/dev.sh setup        apt packages, the pinned Python venv (.venv), the CMake build
+#   scripts/dev.sh demo [M]     run the default pipeline on models/M.onnx (default dcgan_generator)
+#   scripts/dev.sh test         every test: GoogleTest (ctest) and the Python equivalence suite
+#   scripts/dev.sh sanitize     the GoogleTest suite built with ASan + UBSan
+#   scripts/dev.sh bench        the permute benchmark (prints in_place/memcpy and out_of_place/memcpy)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${TFLAYOUT_BUILD_DIR:-$repo/build}
+jobs=${TFLAYOUT_JOBS:-2}
+say() { printf '== %s\n' "$*" >&2; }
+
+apt_packages=(cmake g++ make pkg-config libonnx-dev libprotobuf-dev protobuf-compiler libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-venv python3-torch
+  clang libclang-rt-14-dev)
+
+install_apt() {
+  local missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  say "apt-get install ${missing[*]}"
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build_cpp() {
+  local dir=$1; shift
+  cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+setup() {
+  install_apt
+  say "Python venv (.venv, pinned by python/requirements.txt)"
+  bash "$repo/scripts/setup_venv.sh" "$repo/.venv"
+  say "CMake build in $build"
+  build_cpp "$build"
+}
+
+run_python_tests() {
+  say "pytest python/tests"
+  TFLAYOUT_OPT="$build/tflayout-opt" PYTHONPATH="$repo/python" \
+    "$repo/.venv/bin/python" -m pytest "$repo/python/tests" -q -p no:cacheprovider "$@"
+}
+
+case ${1:-} in
+  setup) setup ;;
+  demo)
+    setup
+    model=${2:-dcgan_generator}
+    out=$(mktemp -d)/"$model"_tf.onnx
+    "$build/tflayout-opt" "$repo/models/$model.onnx" -o "$out" --pass-statistics --pass-timing
+    say "wrote $out"
+    ;;
+  test)
+    setup
+    say "ctest"
+    (cd "$build" && ctest --output-on-failure -j "$jobs")
+    run_python_tests
+    ;;
+  sanitize)
+    install_apt
+    say "GoogleTest suite under ASan + UBSan"
+    build_cpp "$repo/build-asan" -DTFLAYOUT_SANITIZE=ON -DTFLAYOUT_BUILD_BENCH=OFF
+    (cd "$repo/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs")
+    ;;
+  bench)
+    install_apt
+    build_cpp "$repo/build-release" -DCMAKE_BUILD_TYPE=Release -DTFLAYOUT_BUILD_TESTS=OFF
+    "$repo/build-release/bench/permute_bench" "${@:2}"
+    ;;
+  *)
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit 1
+    ;;
+esac
