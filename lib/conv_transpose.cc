@@ -58,6 +58,13 @@ absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto&
         NodeLabel(node), ": weight '", node.input(1), "' has rank ", weight_dims.size(),
         "; ConvTranspose needs (C, M/group, k1, ...)"));
   }
+  for (size_t i = 0; i < weight_dims.size(); ++i) {
+    if (weight_dims[i] < 0 || (i >= 2 && weight_dims[i] == 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeLabel(node), ": weight '", node.input(1), "' has dims [",
+          absl::StrJoin(weight_dims, ","), "]; dims must be >= 0 and kernel dims >= 1"));
+    }
+  }
   ConvTransposeAttrs attrs;
   const size_t n = weight_dims.size() - 2;
   attrs.spatial_rank = static_cast<int>(n);
@@ -87,6 +94,14 @@ absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto&
         attrs.pads_end[i] < 0 || attrs.output_padding[i] < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           NodeLabel(node), ": strides and dilations must be >= 1, pads and output_padding >= 0"));
+    }
+    // The dilated kernel extent (k-1)*d+1 is what passes compute from these: it must fit.
+    int64_t extent = 0;
+    if (__builtin_mul_overflow(attrs.kernel_shape[i] - 1, attrs.dilations[i], &extent) ||
+        __builtin_add_overflow(extent, 1, &extent)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeLabel(node), ": weight '", node.input(1), "': dilated kernel size (k-1)*d+1 on axis ",
+          i, " overflows 64 bits"));
     }
   }
   if (const auto* auto_pad = FindAttribute(node, "auto_pad")) attrs.auto_pad = auto_pad->s();
@@ -127,11 +142,25 @@ absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> in
     if (input_spatial[i] < 0) {
       return absl::FailedPreconditionError("the input's spatial dims are unknown");
     }
-    const int64_t out = attrs.output_shape.empty() ? input_spatial[i] * attrs.strides[i]
-                                                   : attrs.output_shape[i];
-    const int64_t full = attrs.strides[i] * (input_spatial[i] - 1) + attrs.output_padding[i] +
-                         (attrs.kernel_shape[i] - 1) * attrs.dilations[i] + 1;
-    const int64_t total = full - out;
+    // Hostile attributes and shapes can be anywhere in int64: every step is checked.
+    int64_t out = 0, full = 0, span = 0, total = 0;
+    bool overflow = false;
+    if (attrs.output_shape.empty()) {
+      overflow |= __builtin_mul_overflow(input_spatial[i], attrs.strides[i], &out);
+    } else {
+      out = attrs.output_shape[i];
+    }
+    overflow |= __builtin_mul_overflow(attrs.strides[i], input_spatial[i] - 1, &full);
+    overflow |= __builtin_add_overflow(full, attrs.output_padding[i], &full);
+    overflow |= __builtin_mul_overflow(attrs.kernel_shape[i] - 1, attrs.dilations[i], &span);
+    overflow |= __builtin_add_overflow(full, span, &full);
+    overflow |= __builtin_add_overflow(full, 1, &full);
+    overflow |= __builtin_sub_overflow(full, out, &total);
+    if (overflow) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output size on axis ", i, " overflows 64 bits (strides, dilations, kernel or "
+          "input dims too large)"));
+    }
     if (total < 0) {
       return absl::UnimplementedError(absl::StrCat(
           "output size ", out, " on axis ", i, " exceeds the full transposed-convolution size ",
@@ -198,8 +227,14 @@ absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::Mo
   constexpr int64_t kKeepElements = 64;
   std::vector<std::pair<onnx::TensorProto*, onnx::TensorProto>> parked;
   (void)ForEachTensor(model, [&](onnx::TensorProto& t) -> absl::Status {
-    int64_t count = 1;
-    for (int64_t d : t.dims()) count *= std::max<int64_t>(d, 0);
+    int64_t count = 1;  // saturates past kKeepElements: hostile dims must not overflow it
+    for (int64_t d : t.dims()) {
+      if (d <= 0) {
+        count = 0;
+        break;
+      }
+      if (count <= kKeepElements) count = d > kKeepElements ? kKeepElements + 1 : count * d;
+    }
     if (count <= kKeepElements) return absl::OkStatus();
     onnx::TensorProto payload;
     payload.mutable_raw_data()->swap(*t.mutable_raw_data());

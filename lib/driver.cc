@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -17,6 +18,7 @@
 #include "lib/model_io.h"
 #include "lib/pass.h"
 #include "lib/pass_manager.h"
+#include "lib/plugin.h"
 #include "passes/register_builtin_passes.h"
 
 namespace tflayout {
@@ -27,6 +29,8 @@ struct Flags {
   std::string output;
   std::string pipeline = kDefaultPipeline;
   std::vector<std::string> print_ir_after;
+  std::vector<std::string> plugins;
+  std::string report;
   std::string external_data = "auto";
   int threads = 1;
   bool list_passes = false;
@@ -54,6 +58,8 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  --pass-timing              print each pass's wall time\n"
         "  --print-ir-after=NAME      print the model (ONNX text form) after pass NAME, or 'all'\n"
         "  --no-verify                skip verification after each pass\n"
+        "  --load-pass-plugin=LIB.so  load passes from a plugin (repeatable; see lib/plugin.h)\n"
+        "  --report=FILE              write a JSON report: passes, timing, statistics, rewrites\n"
         "  --threads=N                threads for weight permutation (default 1)\n"
         "  --external-data=auto|always|never\n"
         "                             write weights to OUT.onnx.data (auto: when the input had\n"
@@ -114,6 +120,9 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
     } else if (value_of("-o", &flags.output) || value_of("--output", &flags.output) ||
                value_of("--passes", &flags.pipeline) ||
                value_of("--external-data", &flags.external_data)) {
+    } else if (value_of("--load-pass-plugin", &value)) {
+      flags.plugins.push_back(value);
+    } else if (value_of("--report", &flags.report)) {
     } else if (value_of("--print-ir-after", &value)) {
       flags.print_ir_after.push_back(value);
     } else if (value_of("--threads", &value)) {
@@ -188,6 +197,49 @@ void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream
   }
 }
 
+absl::Status WriteReport(const Flags& flags, const LoadedModel& loaded,
+                         const PipelineResult& result) {
+  RunReport report;
+  report.set_input(flags.input);
+  report.set_output(flags.output);
+  for (const PassRun& run : result.passes) {
+    PassReport* pass = report.add_passes();
+    pass->set_name(run.name);
+    pass->set_changed(run.changed);
+    pass->set_seconds(run.seconds);
+    for (const auto& [key, value] : run.statistics) (*pass->mutable_statistics())[key] = value;
+    auto it = run.statistics.find("bytes-permuted");
+    if (it != run.statistics.end()) report.set_bytes_permuted(report.bytes_permuted() + it->second);
+  }
+  *report.mutable_rewritten() = result.annotation.tensors();
+  *report.mutable_remarks() = result.annotation.remarks();
+  auto json = ToJson(report);
+  if (!json.ok()) return json.status();
+  return WriteFileAtomically(flags.report, *json + "\n");
+}
+
+// Progress lines for big models on a terminal: loading and permuting a multi-GB model takes
+// seconds, and silence reads as a hang.
+class Progress {
+ public:
+  Progress(const Flags& flags) {
+    constexpr int64_t kShowAboveBytes = int64_t{64} << 20;
+    std::error_code ec;
+    const auto size = flags.input == "-" ? 0 : std::filesystem::file_size(flags.input, ec);
+    enabled_ = !flags.quiet && ::isatty(STDERR_FILENO) && !ec &&
+               static_cast<int64_t>(size) > kShowAboveBytes;
+  }
+  void Step(const std::string& what) {
+    if (enabled_) std::cerr << "\r\033[K[tflayout-opt] " << what << std::flush;
+  }
+  void Done() {
+    if (enabled_) std::cerr << "\r\033[K";
+  }
+
+ private:
+  bool enabled_ = false;
+};
+
 }  // namespace
 
 int OptMain(int argc, char** argv) {
@@ -200,6 +252,12 @@ int OptMain(int argc, char** argv) {
   if (std::string error = ParseFlags(argc, argv, flags); !error.empty()) {
     std::cerr << "tflayout-opt: " << error << "\n";
     return kExitUsage;
+  }
+  for (const std::string& plugin : flags.plugins) {
+    if (absl::Status st = LoadPassPlugin(plugin, registry); !st.ok()) {
+      std::cerr << "tflayout-opt: " << st.message() << "\n";
+      return kExitUsage;
+    }
   }
   if (flags.help) {
     PrintUsage(std::cout, registry);
@@ -232,6 +290,8 @@ int OptMain(int argc, char** argv) {
     std::cerr << "tflayout-opt: " << passes.status().message() << "\n";
     return kExitUsage;
   }
+  Progress progress(flags);
+  progress.Step("loading " + flags.input);
   absl::StatusOr<LoadedModel> loaded = ReadInput(flags.input);
   if (!loaded.ok()) {
     std::cerr << "tflayout-opt: " << loaded.status().message() << "\n";
@@ -245,16 +305,26 @@ int OptMain(int argc, char** argv) {
   options.ir_sink = [&](const std::string& pass, const std::string& text) {
     std::cerr << "// ----- IR after " << pass << " -----\n" << text;
   };
+  progress.Step("running passes");
   absl::StatusOr<PipelineResult> result = RunPipeline(loaded->model, *passes, options);
   if (!result.ok()) {
     std::cerr << "tflayout-opt: " << flags.input << ": " << result.status().message() << "\n";
     return absl::IsInvalidArgument(result.status()) ? kExitInput : kExitPass;
   }
-  if (absl::Status st = WriteOutput(*loaded, flags); !st.ok()) {
+  progress.Step("writing " + flags.output);
+  absl::Status written = WriteOutput(*loaded, flags);
+  progress.Done();
+  if (absl::Status st = written; !st.ok()) {
     std::cerr << "tflayout-opt: " << st.message() << "\n";
     return kExitOutput;
   }
 
+  if (!flags.report.empty()) {
+    if (absl::Status st = WriteReport(flags, *loaded, *result); !st.ok()) {
+      std::cerr << "tflayout-opt: " << st.message() << "\n";
+      return kExitOutput;
+    }
+  }
   if (!flags.quiet) PrintSummary(flags, *result, std::cerr);
   if (flags.statistics || flags.timing) {
     std::cerr << "===- pass " << (flags.timing ? "timing" : "") << (flags.timing && flags.statistics ? " and " : "")

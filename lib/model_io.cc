@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "lib/graph_view.h"
@@ -213,6 +215,32 @@ absl::Status FinishLoad(LoadedModel& loaded, const std::string& display_name,
   return WithContext(st, display_name);
 }
 
+// Protobuf refuses messages nested deeper than its recursion limit (100 by default). One level
+// of subgraph costs three (GraphProto > NodeProto > AttributeProto > GraphProto), so the default
+// limit would reject models at about 32 levels of subgraphs, long before max_graph_depth; and
+// the parse error would not say why. Allow max_graph_depth + 1 levels (so that CheckGraphDepth
+// reports the depth by name) plus room for nested types, capped to keep the stack bounded.
+int RecursionLimitFor(const LoadOptions& options) {
+  const int64_t depth = std::clamp<int64_t>(options.max_graph_depth, 0, 1024);
+  return static_cast<int>(3 * (depth + 1) + 64);
+}
+
+absl::Status ParseFailure(const std::string& display_name, const LoadOptions& options) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      display_name,
+      ": not a valid ONNX model (protobuf parse failed: truncated, not a ModelProto, or "
+      "nested deeper than ", RecursionLimitFor(options), " messages / ",
+      options.max_graph_depth, " graph levels)"));
+}
+
+// Parses a whole message from `input` with the recursion limit above.
+bool ParseWithLimits(google::protobuf::io::ZeroCopyInputStream* stream,
+                     const LoadOptions& options, onnx::ModelProto& model) {
+  google::protobuf::io::CodedInputStream coded(stream);
+  coded.SetRecursionLimit(RecursionLimitFor(options));
+  return model.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+}
+
 std::string DirOf(const std::string& path) {
   const fs::path p(path);
   return p.has_parent_path() ? p.parent_path().string() : std::string(".");
@@ -276,10 +304,7 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& path, const LoadOptions
   loaded.base_dir = DirOf(path);
   {
     google::protobuf::io::FileInputStream stream(fd.get(), 1 << 20);
-    if (!loaded.model.ParseFromZeroCopyStream(&stream)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": not a valid ONNX model (protobuf parse failed: truncated or not a ModelProto)"));
-    }
+    if (!ParseWithLimits(&stream, options, loaded.model)) return ParseFailure(path, options);
   }
   TFL_RETURN_IF_ERROR(FinishLoad(loaded, path, options));
   return loaded;
@@ -296,10 +321,8 @@ absl::StatusOr<LoadedModel> ParseModel(absl::string_view bytes, const std::strin
   LoadedModel loaded;
   loaded.path = display_name;
   loaded.base_dir = base_dir;
-  if (!loaded.model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        display_name, ": not a valid ONNX model (protobuf parse failed: truncated or not a ModelProto)"));
-  }
+  google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
+  if (!ParseWithLimits(&stream, options, loaded.model)) return ParseFailure(display_name, options);
   TFL_RETURN_IF_ERROR(FinishLoad(loaded, display_name, options));
   return loaded;
 }

@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "onnx/onnx_pb.h"
-#include "tflayout/proto/tflayout.pb.h"
+#include "proto/tflayout.pb.h"
 
 namespace tflayout {
 

@@ -157,10 +157,11 @@ absl::StatusOr<MutableSlots> GetMutableSlots(TensorProto& tensor) {
       }
       const int64_t per_element = IsComplex(type) ? 2 : 1;
       const int64_t stored = TypedFieldSize(tensor, field);
-      if (stored != count * per_element) {
+      // count may be up to 2^62: compare by division, count * per_element could overflow.
+      if (stored % per_element != 0 || stored / per_element != count) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tensor '", tensor.name(), "': typed field holds ", stored, " values but dims need ",
-            count * per_element));
+            count, per_element == 2 ? " x 2" : ""));
       }
       switch (field) {
         case TypedField::kFloat:

@@ -1,0 +1,108 @@
+#include "lib/c_api.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "lib/annotation.h"
+#include "lib/model_io.h"
+#include "lib/pass_manager.h"
+#include "passes/register_builtin_passes.h"
+
+namespace tflayout {
+namespace {
+
+char* CopyString(const std::string& text) {
+  char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+  if (copy != nullptr) std::memcpy(copy, text.c_str(), text.size() + 1);
+  return copy;
+}
+
+tflayout_status Fail(tflayout_status status, const absl::Status& why, char** error) {
+  if (error != nullptr) *error = CopyString(std::string(why.message()));
+  return status;
+}
+
+// Parses the pipeline and runs it; the status category tells usage from pass failures.
+tflayout_status RunPasses(onnx::ModelProto& model, const char* pipeline, char** error) {
+  PassRegistry registry;
+  if (absl::Status st = RegisterBuiltinPasses(registry); !st.ok()) {
+    return Fail(TFLAYOUT_ERROR_PASS, st, error);
+  }
+  const std::string text =
+      (pipeline == nullptr || std::strcmp(pipeline, "default") == 0) ? kDefaultPipeline : pipeline;
+  auto passes = ParsePipeline(text, registry);
+  if (!passes.ok()) return Fail(TFLAYOUT_ERROR_USAGE, passes.status(), error);
+  auto result = RunPipeline(model, *passes);
+  if (!result.ok()) {
+    return Fail(absl::IsInvalidArgument(result.status()) ? TFLAYOUT_ERROR_INPUT
+                                                         : TFLAYOUT_ERROR_PASS,
+                result.status(), error);
+  }
+  return TFLAYOUT_OK;
+}
+
+}  // namespace
+}  // namespace tflayout
+
+extern "C" {
+
+int tflayout_api_version(void) { return TFLAYOUT_C_API_VERSION; }
+
+const char* tflayout_version(void) { return tflayout::ToolVersion(); }
+
+tflayout_status tflayout_run_bytes(const void* model, size_t size, const char* pipeline,
+                                   const char* base_dir, void** out_model, size_t* out_size,
+                                   char** error) {
+  using namespace tflayout;
+  if (error != nullptr) *error = nullptr;
+  if ((model == nullptr && size > 0) || out_model == nullptr || out_size == nullptr) {
+    return Fail(TFLAYOUT_ERROR_USAGE, absl::InvalidArgumentError("null argument"), error);
+  }
+  *out_model = nullptr;
+  *out_size = 0;
+  auto loaded = ParseModel(absl::string_view(static_cast<const char*>(model), size),
+                           base_dir ? base_dir : "", "<bytes>");
+  if (!loaded.ok()) return Fail(TFLAYOUT_ERROR_INPUT, loaded.status(), error);
+  if (tflayout_status st = RunPasses(loaded->model, pipeline, error); st != TFLAYOUT_OK) return st;
+  auto bytes = SerializeModel(loaded->model);
+  if (!bytes.ok()) return Fail(TFLAYOUT_ERROR_OUTPUT, bytes.status(), error);
+  void* buffer = std::malloc(bytes->empty() ? 1 : bytes->size());
+  if (buffer == nullptr) {
+    return Fail(TFLAYOUT_ERROR_OUTPUT, absl::ResourceExhaustedError("out of memory"), error);
+  }
+  std::memcpy(buffer, bytes->data(), bytes->size());
+  *out_model = buffer;
+  *out_size = bytes->size();
+  return TFLAYOUT_OK;
+}
+
+tflayout_status tflayout_run_file(const char* input_path, const char* output_path,
+                                  const char* pipeline, char** error) {
+  using namespace tflayout;
+  if (error != nullptr) *error = nullptr;
+  if (input_path == nullptr || output_path == nullptr) {
+    return Fail(TFLAYOUT_ERROR_USAGE, absl::InvalidArgumentError("null path"), error);
+  }
+  if (CanonicalPath(input_path) == CanonicalPath(output_path)) {
+    return Fail(TFLAYOUT_ERROR_USAGE,
+                absl::InvalidArgumentError(absl::StrCat(output_path, ": output path is the input path")),
+                error);
+  }
+  auto loaded = LoadModel(input_path);
+  if (!loaded.ok()) return Fail(TFLAYOUT_ERROR_INPUT, loaded.status(), error);
+  if (tflayout_status st = RunPasses(loaded->model, pipeline, error); st != TFLAYOUT_OK) return st;
+  SaveOptions options;
+  options.protected_paths = loaded->external_files;
+  options.protected_paths.push_back(input_path);
+  options.use_external_data = !loaded->external_files.empty();
+  if (absl::Status st = SaveModel(loaded->model, output_path, options); !st.ok()) {
+    return Fail(TFLAYOUT_ERROR_OUTPUT, st, error);
+  }
+  return TFLAYOUT_OK;
+}
+
+void tflayout_free(void* pointer) { std::free(pointer); }
+
+}  // extern "C"

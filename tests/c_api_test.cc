@@ -1,0 +1,72 @@
+// The C API as a C caller uses it: bytes in, bytes out, files, errors as strings.
+#include "lib/c_api.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/annotation.h"
+#include "tests/test_util.h"
+
+namespace tflayout {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(CApi, VersionAndBytesRoundTrip) {
+  EXPECT_EQ(tflayout_api_version(), TFLAYOUT_C_API_VERSION);
+  EXPECT_STRNE(tflayout_version(), "");
+  const std::string input = testing::ReadFile(testing::SourcePath("models/unet_decoder.onnx"));
+  void* out = nullptr;
+  size_t size = 0;
+  char* error = nullptr;
+  ASSERT_EQ(tflayout_run_bytes(input.data(), input.size(), nullptr, nullptr, &out, &size, &error),
+            TFLAYOUT_OK)
+      << error;
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromArray(out, static_cast<int>(size)));
+  tflayout_free(out);
+  EXPECT_EQ(ReadAnnotation(model)->tensors_size(), 2);
+
+  // The empty pipeline gives the same bytes back.
+  ASSERT_EQ(tflayout_run_bytes(input.data(), input.size(), "", nullptr, &out, &size, &error),
+            TFLAYOUT_OK);
+  EXPECT_EQ(std::string(static_cast<char*>(out), size), input);
+  tflayout_free(out);
+}
+
+TEST(CApi, ErrorsAreStringsWithCategories) {
+  void* out = nullptr;
+  size_t size = 0;
+  char* error = nullptr;
+  const std::string garbage = "not a model";
+  EXPECT_EQ(tflayout_run_bytes(garbage.data(), garbage.size(), nullptr, nullptr, &out, &size, &error),
+            TFLAYOUT_ERROR_INPUT);
+  ASSERT_NE(error, nullptr);
+  EXPECT_THAT(error, HasSubstr("not a valid ONNX model"));
+  tflayout_free(error);
+  const std::string input = testing::ReadFile(testing::SourcePath("models/unet_decoder.onnx"));
+  EXPECT_EQ(tflayout_run_bytes(input.data(), input.size(), "nope", nullptr, &out, &size, &error),
+            TFLAYOUT_ERROR_USAGE);
+  EXPECT_THAT(error, HasSubstr("unknown pass 'nope'"));
+  tflayout_free(error);
+  EXPECT_EQ(out, nullptr);
+}
+
+TEST(CApi, FileToFile) {
+  const std::string dir = testing::MakeTempDir();
+  char* error = nullptr;
+  const std::string input = testing::SourcePath("models/grouped_deconv.onnx");
+  ASSERT_EQ(tflayout_run_file(input.c_str(), (dir + "/o.onnx").c_str(), nullptr, &error),
+            TFLAYOUT_OK)
+      << error;
+  EXPECT_TRUE(testing::FileExists(dir + "/o.onnx"));
+  EXPECT_EQ(tflayout_run_file(input.c_str(), input.c_str(), nullptr, &error), TFLAYOUT_ERROR_USAGE);
+  tflayout_free(error);
+  EXPECT_EQ(tflayout_run_file((dir + "/missing.onnx").c_str(), (dir + "/p.onnx").c_str(), nullptr,
+                              &error),
+            TFLAYOUT_ERROR_INPUT);
+  EXPECT_THAT(error, HasSubstr("missing.onnx"));
+  tflayout_free(error);
+}
+
+}  // namespace
+}  // namespace tflayout
