@@ -1,12 +1,34 @@
-// The one data movement of the library: a row-major array of shape (A, B, S) becomes (S, B, A).
+// The one data movement of the library: a row-major array of shape (A, B, S) becomes (S, B, A),
+// i.e. out[s][b][a] = in[a][b][s].
 //
 // For a ConvTranspose weight, A = C_in, B = C_out / group and S = k1 * ... * kn, so ONNX's
 // (C, M/g, k...) becomes TensorFlow's (k..., M/g, C). The inverse rewrite is the same call with
 // A and S exchanged: (S, B, A) -> (A, B, S).
 //
-// Memory: the in-place path uses at most PermuteOptions::max_scratch_bytes of scratch (default
-// 2 MiB) plus one bit per block of the array for bookkeeping (see permute.cc), never a second
-// copy of the array.
+// Note that a dimension of 1 does not make the permutation trivial: (1, B, S) -> (S, B, 1) is a
+// B x S transpose and (A, B, 1) -> (1, B, A) an A x B transpose. Memory is unchanged only when
+// at most one of A, B, S exceeds 1.
+//
+// In-place scheme (permute.cc), after folding a dimension of 1 as above:
+//   * whole array <= scratch: copy into scratch, permute back out of place;
+//   * A == S: one pass of K x K tile swaps per b (no heap scratch);
+//   * otherwise two passes. With Ta the largest divisor of A with Ta*B*S*element_size <=
+//     scratch / threads, (1) each panel of Ta rows goes through scratch, (Ta,B,S)->(S,B,Ta), and
+//     (2) the A/Ta x (S*B) matrix of contiguous Ta-element blocks is transposed by following
+//     cycles with one visited bit per block. Symmetrically on the S side (blocks of Ts | S
+//     elements, then panels) when that gives bigger blocks. When A has no usable divisor, the
+//     first A - A % Ta rows are permuted that way and the last rows merged in by one extra pass.
+//     If no single row or column fits the scratch, B is split off first ((A,B,S)->(B,A,S)->
+//     (B,S,A)->(S,B,A), blocks of S then of A elements) and, only when B == 1 and both
+//     min(A, S) * element_size exceed the scratch, blocks are single elements.
+//
+// Memory bound of the in-place path, exactly:
+//   heap scratch <= max(max_scratch_bytes, kMinPermuteScratchBytes) in total over all threads
+//   + one visited bitset at a time of ceil(n_blocks / 64) * 8 bytes, n_blocks = (A*B*S) / block,
+//     block = the Ta / Ts above (>= 1 element; for usual weights tens to hundreds of elements)
+//   + with threads, std::thread stacks; each square-path worker keeps one K x K tile (<= 256 B)
+//     on its stack.
+// Never a second copy of the array.
 #pragma once
 
 #include <cstddef>
@@ -16,15 +38,22 @@
 
 namespace tflayout {
 
+// The in-place path never uses less scratch than this, whatever max_scratch_bytes says.
+inline constexpr size_t kMinPermuteScratchBytes = 64;
+
 struct PermuteOptions {
-  // Worker threads; 1 runs on the calling thread only.
+  // Worker threads; 1 runs on the calling thread only. Results are identical for any count.
   int num_threads = 1;
-  // Upper bound for the in-place path's scratch buffer.
+  // Upper bound for the in-place path's heap scratch, all threads together (see above).
   size_t max_scratch_bytes = size_t{2} << 20;
+  // Non-temporal stores in the out-of-place path. kAuto: when the array is >= 4 MiB.
+  enum class Streaming { kAuto, kNever, kAlways };
+  Streaming streaming_stores = Streaming::kAuto;
 };
 
-// In place. element_size may be any positive size; 1, 2, 4 and 8 bytes have fast kernels.
-// Fails (leaving data untouched) on negative dims or a byte size that overflows.
+// In place. element_size may be any positive size; 1, 2, 4 and 8 bytes have SIMD kernels.
+// Fails (leaving data untouched) on negative dims, element_size 0 or a byte size that overflows.
+// Returns ResourceExhausted if scratch cannot be allocated (data then unspecified).
 absl::Status PermuteABSToSBA(void* data, size_t element_size, int64_t a, int64_t b, int64_t s,
                              const PermuteOptions& options = {});
 
@@ -32,5 +61,9 @@ absl::Status PermuteABSToSBA(void* data, size_t element_size, int64_t a, int64_t
 absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t element_size,
                                        int64_t a, int64_t b, int64_t s,
                                        const PermuteOptions& options = {});
+
+// The micro-kernel set picked at run time: "avx2", "sse2" or "scalar" (the environment
+// variable TFLAYOUT_PERMUTE_ISA=sse2|scalar forces a lesser one, for testing).
+const char* PermuteKernelIsa();
 
 }  // namespace tflayout

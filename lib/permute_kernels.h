@@ -231,28 +231,125 @@ static void Transpose2D(const T* s, int64_t ss, T* d, int64_t ds, int64_t rows, 
   if (r_full < rows) ScalarTranspose(s + r_full * ss, ss, d + r_full, ds, rows - r_full, cols);
 }
 
-// Rows of A handled per pass over B: enough that each destination run fills >= 64 bytes.
-template <typename T>
-constexpr int64_t RowTile() {
-  return std::max<int64_t>(Micro<T>::K, 64 / static_cast<int64_t>(sizeof(T)));
+// Copies one destination run of kBytes (a multiple of 64 when streaming).
+template <size_t kBytes>
+static inline void CopyRun(unsigned char* d, const unsigned char* s, bool nt) {
+#if defined(TFLAYOUT_PERMUTE_AVX2)
+  if (kBytes % 32 == 0) {
+    if (nt) {
+#pragma GCC unroll 8
+      for (size_t i = 0; i < kBytes; i += 32) {
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(s + i)));
+      }
+    } else {
+#pragma GCC unroll 8
+      for (size_t i = 0; i < kBytes; i += 32) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(s + i)));
+      }
+    }
+    return;
+  }
+#elif defined(TFLAYOUT_PERMUTE_SSE2)
+  if (kBytes % 16 == 0 && nt) {
+#pragma GCC unroll 16
+    for (size_t i = 0; i < kBytes; i += 16) {
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + i),
+                       _mm_load_si128(reinterpret_cast<const __m128i*>(s + i)));
+    }
+    return;
+  }
+#endif
+  (void)nt;
+  std::memcpy(d, s, kBytes);
 }
 
-// (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only (a_begin a multiple of RowTile).
+// Rows of A handled together: each destination run is kRunBytes long.
+constexpr size_t kRunBytes = 128;
+template <typename T>
+constexpr int64_t RowTile() {
+  return std::max<int64_t>(Micro<T>::K, static_cast<int64_t>(kRunBytes / sizeof(T)));
+}
+// Columns of the flattened (B, S) axis transposed per step through the (16 KiB) L1 buffer.
+template <typename T>
+constexpr int64_t ColTile() {
+  return std::max<int64_t>(Micro<T>::K,
+                           static_cast<int64_t>(16384 / (RowTile<T>() * sizeof(T))));
+}
+
+// (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only. Per tile of TA rows, the source is
+// TA contiguous rows of B*S elements: a chunk of TC columns is transposed into an L1 buffer
+// (column j = (b, s) becomes a TA-element run) and each run is copied to dst[s][b][a0...] as
+// whole cache lines (streaming when nt and aligned).
+// One TA-row x TC-column tile: transpose into buf, then copy the runs out.
+template <typename T>
+static inline void RowTileStep(const T* sa, int64_t ss, T* dst, int64_t A, int64_t B, int64_t S,
+                               int64_t a0, int64_t rows, int64_t j0, int64_t cols, T* buf,
+                               const T* s_end, bool run_nt) {
+  constexpr int64_t TA = RowTile<T>();
+  Transpose2D(sa + j0, ss, buf, TA, rows, cols, s_end, false);
+  int64_t b = j0 / S, s = j0 - (j0 / S) * S;
+  const T* run = buf;
+  if (rows == TA) {
+    for (int64_t j = 0; j < cols; ++j, run += TA) {
+      CopyRun<TA * sizeof(T)>(reinterpret_cast<unsigned char*>(dst + (s * B + b) * A + a0),
+                              reinterpret_cast<const unsigned char*>(run), run_nt);
+      if (++s == S) {
+        s = 0;
+        ++b;
+      }
+    }
+  } else {
+    for (int64_t j = 0; j < cols; ++j, run += TA) {
+      std::memcpy(dst + (s * B + b) * A + a0, run, rows * sizeof(T));
+      if (++s == S) {
+        s = 0;
+        ++b;
+      }
+    }
+  }
+}
+
+// (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only. The source rows a are contiguous runs
+// of B*S elements; tiles of TA rows x TC columns of that flattened (B, S) axis are transposed
+// into an L1 buffer (column j = (b, s) becomes a TA-element run) and each run is copied to
+// dst[s][b][a0...] as whole cache lines (streaming when nt and aligned). Tiles are visited in
+// super-tiles of kSuperRows rows so that the pages touched on both sides stay in the TLB.
 template <typename T>
 static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, int64_t a_begin,
                         int64_t a_end, bool nt) {
   constexpr int64_t TA = RowTile<T>();
+  constexpr int64_t TC = ColTile<T>();
+  constexpr int64_t kSuper = 8;
+  alignas(64) T buf[TA * TC];
   const T* s_end = src + A * B * S;
-  const int64_t ss = B * S, ds = B * A;
-  for (int64_t a0 = a_begin; a0 < a_end; a0 += TA) {
-    const int64_t rows = std::min(TA, a_end - a0);
-    const T* sa = src + a0 * ss;
-    T* da = dst + a0;
+  const int64_t ss = B * S;
+  const bool run_nt = nt && (A * sizeof(T)) % 64 == 0 &&
+                      reinterpret_cast<uintptr_t>(dst) % 64 == 0 && (TA * sizeof(T)) % 64 == 0;
+  if (a_end - a_begin < Micro<T>::K) {  // a few rows: plain loops
     for (int64_t b = 0; b < B; ++b) {
-      if (b + 4 < B) {  // the next panel's source rows
-        for (int64_t r = 0; r < rows; r += 2) __builtin_prefetch(sa + r * ss + (b + 4) * S);
+      ScalarTranspose(src + a_begin * ss + b * S, ss, dst + b * A + a_begin, B * A,
+                      a_end - a_begin, S);
+    }
+    return;
+  }
+  for (int64_t a_sup = a_begin; a_sup < a_end; a_sup += kSuper * TA) {
+    const int64_t a_sup_end = std::min(a_end, a_sup + kSuper * TA);
+    for (int64_t j0 = 0; j0 < ss; j0 += TC) {
+      const int64_t cols = std::min(TC, ss - j0);
+      for (int64_t a0 = a_sup; a0 < a_sup_end; a0 += TA) {
+        const int64_t rows = std::min(TA, a_sup_end - a0);
+        const T* sa = src + a0 * ss;
+        if (j0 + TC < ss) {  // this tile's rows, next column chunk
+          for (int64_t r = 0; r < rows; ++r) {
+            const char* q = reinterpret_cast<const char*>(sa + r * ss + j0 + TC);
+            for (size_t o = 0; o < TC * sizeof(T); o += 64) __builtin_prefetch(q + o);
+          }
+        }
+        RowTileStep(sa, ss, dst, A, B, S, a0, rows, j0, cols, buf, s_end,
+                    run_nt && (a0 * sizeof(T)) % 64 == 0);
       }
-      Transpose2D(sa + b * S, ss, da + b * A, ds, rows, S, s_end, nt);
     }
   }
 }

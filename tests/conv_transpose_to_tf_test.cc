@@ -149,6 +149,27 @@ INSTANTIATE_TEST_SUITE_P(
                                          WeightStorage::kExternal, WeightStorage::kConstantNode)),
     CombinationName);
 
+// Regression: dims of 1 are not no-ops. (1, B, S) -> (S, B, 1) is a B x S transpose and
+// (A, B, 1) -> (1, B, A) an A x B transpose; an early "A <= 1 || S <= 1" return once left such
+// weights (C_in = 1, or 1x1 kernels) in ONNX order.
+TEST(ConvTransposeToTf, SingleInputChannelAndOneByOneKernels) {
+  struct Shape { int64_t in, out; std::vector<int64_t> kernel; };
+  for (const Shape& shape : {Shape{1, 5, {3, 2}}, Shape{4, 6, {1, 1}}, Shape{1, 1, {3, 3}},
+                             Shape{3, 1, {1, 1}}, Shape{1, 4, {1}}}) {
+    ConvTransposeSpec spec;
+    spec.in_channels = shape.in;
+    spec.out_channels = shape.out;
+    spec.kernel = shape.kernel;
+    spec.spatial_rank = static_cast<int>(shape.kernel.size());
+    onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+    const std::string original = testing::WeightBytes(model, "W");
+    ASSERT_TRUE(testing::RunPasses(model, "conv-transpose-to-tf").ok());
+    ExpectTfLayout(original, testing::WeightBytes(model, "W__tf"), testing::WeightDims(spec), 4);
+    ASSERT_TRUE(testing::RunPasses(model, "conv-transpose-from-tf").ok());
+    EXPECT_EQ(testing::WeightBytes(model, "W"), original);
+  }
+}
+
 onnx::ModelProto BaseModel() {
   ConvTransposeSpec spec;
   spec.strides = {2, 2};
