@@ -42,12 +42,14 @@ setup() {
   say "Python venv (.venv, pinned by python/requirements.txt)"
   bash "$repo/scripts/setup_venv.sh" "$repo/.venv"
   say "CMake build in $build"
-  build_cpp "$build"
+  build_cpp "$build" -DTFLAYOUT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$repo/.venv/bin/python" \
+    -Dpybind11_DIR="$("$repo/.venv/bin/python" -m pybind11 --cmakedir)"
 }
 
 run_python_tests() {
   say "pytest python/tests"
-  TFLAYOUT_OPT="$build/tflayout-opt" PYTHONPATH="$repo/python" \
+  TFLAYOUT_OPT="$build/tflayout-opt" TFLAYOUT_NATIVE_DIR="$build/python/tflayout" \
+    PYTHONPATH="$repo/python" \
     "$repo/.venv/bin/python" -m pytest "$repo/python/tests" -q -p no:cacheprovider "$@"
 }
 

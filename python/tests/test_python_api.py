@@ -1,0 +1,114 @@
+"""tflayout.run, the Python API, used the way export pipelines use it.
+
+In-process tests use the extension from the CMake build (TFLAYOUT_NATIVE_DIR, set by
+scripts/dev.sh). test_pip_install_beside_newest_onnx builds the wheel from the repository with
+pip (scikit-build-core) and uses it from a fresh venv holding the newest onnx from PyPI.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import ct_harness as H
+
+tflayout_api = pytest.importorskip("tflayout.api")
+
+
+@pytest.fixture(scope="module")
+def api():
+    try:
+        from tflayout import _native  # noqa: F401
+    except ImportError as e:
+        pytest.fail(f"tflayout._native is not built ({e}); run scripts/dev.sh setup, or set "
+                    "TFLAYOUT_NATIVE_DIR to build/python/tflayout")
+    return tflayout_api
+
+
+def _model_path(name):
+    return os.path.join(H.REPO, "models", name + ".onnx")
+
+
+def _ort(model, feeds):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def test_run_accepts_modelproto_bytes_and_path(api):
+    path = _model_path("vocoder_upsampler_1d")
+    model = onnx.load(path)
+    from_proto = api.run(model)
+    from_bytes = api.run(model.SerializeToString())
+    from_path = api.run(path)
+    assert from_proto.SerializeToString() == from_bytes.SerializeToString()
+    assert from_proto.SerializeToString() == from_path.SerializeToString()
+    keys = [p.key for p in from_proto.metadata_props]
+    assert "tflayout.annotation" in keys
+    onnx.checker.check_model(from_proto)
+    feeds = {"mel": np.random.default_rng(0).standard_normal((1, 32, 20)).astype(np.float32)}
+    np.testing.assert_allclose(_ort(from_proto, feeds)[0], _ort(model, feeds)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_passes_option_and_listing(api):
+    names = [name for name, _ in api.list_passes()]
+    assert "conv-transpose-to-tf" in names
+    out = api.run(_model_path("dcgan_generator"), passes="conv-transpose-to-tf{form=custom-op}")
+    ops = {(n.domain, n.op_type) for n in out.graph.node}
+    assert ("tflayout", "ConvTransposeTF") in ops
+    assert ("", "ConvTranspose") not in ops
+    unchanged = api.run(_model_path("dcgan_generator"), passes="")
+    with open(_model_path("dcgan_generator"), "rb") as f:
+        assert unchanged.SerializeToString() == f.read()
+
+
+def test_errors_raise_with_the_library_message(api):
+    with pytest.raises(api.Error) as info:
+        api.run(b"\x08\x07garbage")
+    assert info.value.code == 2
+    assert "not a valid ONNX model" in str(info.value)
+    with pytest.raises(api.Error) as info:
+        api.run(_model_path("dcgan_generator"), passes="no-such-pass")
+    assert info.value.code == 1
+    assert "unknown pass 'no-such-pass'" in str(info.value)
+    with pytest.raises(TypeError):
+        api.run(42)
+
+
+def test_external_data_next_to_a_path_is_resolved(api, tmp_path):
+    model = onnx.load(_model_path("decoder_3d"))
+    onnx.save_model(onnx.load(_model_path("decoder_3d")), str(tmp_path / "ext.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="ext.data", size_threshold=0)
+    out = api.run(str(tmp_path / "ext.onnx"))
+    assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in out.graph.initializer)
+    feeds = {"features": np.random.default_rng(1).standard_normal((1, 16, 2, 3, 4)).astype(np.float32)}
+    np.testing.assert_allclose(_ort(out, feeds)[0], _ort(model, feeds)[0], rtol=1e-6, atol=1e-6)
+    with pytest.raises(api.Error):  # bytes carry no folder: external data is refused
+        api.run(onnx.load(str(tmp_path / "ext.onnx"), load_external_data=False))
+
+
+def test_pip_install_beside_newest_onnx(tmp_path):
+    """pip builds the wheel from the repo; a fresh venv gets it plus the newest onnx."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
+                    "-w", str(wheels), H.REPO], check=True, capture_output=True)
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    wheel = next(wheels.glob("tflayout-*.whl"))
+    subprocess.run([py, "-m", "pip", "install", "-q", "--upgrade", "onnx", str(wheel)],
+                   check=True, capture_output=True)
+    script = textwrap.dedent(f"""
+        import onnx, tflayout.api as api
+        model = onnx.load({_model_path('dcgan_generator')!r})
+        out = api.run(model)
+        onnx.checker.check_model(out)
+        assert any(p.key == "tflayout.annotation" for p in out.metadata_props)
+        print("onnx", onnx.__version__, "ok")
+    """)
+    result = subprocess.run([py, "-c", script], cwd=str(tmp_path), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("onnx ") and result.stdout.strip().endswith("ok")

@@ -1,0 +1,69 @@
+"""tflayout.run: the library as a step in Python export pipelines.
+
+    import onnx, tflayout
+    model = onnx.load("generator.onnx")
+    tf_ready = tflayout.run(model)                       # default TF pipeline, compensate form
+    tf_ready = tflayout.run("generator.onnx", passes="resolve-conv-transpose-pads,"
+                            "materialize-conv-transpose-dilations,conv-transpose-to-tf{form=custom-op}")
+
+The work happens in the C++ library (the same code as tflayout-opt); this module converts
+arguments and errors.
+"""
+import os
+
+DEFAULT = None  # the default pipeline
+
+
+class Error(RuntimeError):
+    """A tflayout failure. ``code`` matches tflayout-opt's exit codes (1 usage, 2 input,
+    3 pass/verification, 4 output)."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def _native():
+    from tflayout import _native as native  # built by CMake (TFLAYOUT_BUILD_PYTHON) or pip
+    return native
+
+
+def default_pipeline():
+    return _native().DEFAULT_PIPELINE
+
+
+def list_passes():
+    """[(name, summary), ...] of the built-in passes."""
+    return list(_native().list_passes())
+
+
+def run(model, passes=DEFAULT):
+    """Runs a pass pipeline on ``model`` and returns a new ``onnx.ModelProto``.
+
+    model: an ``onnx.ModelProto``, serialized ``bytes``, or a path to a ``.onnx`` file (external
+    data is then resolved in the file's folder and embedded in the result).
+    passes: pipeline text, e.g. ``"conv-transpose-to-tf{form=custom-op}"``; None runs the
+    default pipeline, "" runs no pass.
+    Raises tflayout.Error with the library's message (naming file, node and tensor).
+    """
+    import onnx
+
+    base_dir = ""
+    if isinstance(model, onnx.ModelProto):
+        data = model.SerializeToString()
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        with open(path, "rb") as f:
+            data = f.read()
+        base_dir = os.path.dirname(os.path.abspath(path))
+    else:
+        raise TypeError(f"tflayout.run: model must be an onnx.ModelProto, bytes or a path, "
+                        f"not {type(model).__name__}")
+    code, payload = _native().run_bytes(data, passes, base_dir)
+    if code != 0:
+        raise Error(code, payload.decode("utf-8", "replace"))
+    result = onnx.ModelProto()
+    result.ParseFromString(payload)
+    return result
