@@ -85,6 +85,33 @@ TEST(Cli, PrintIrAfterPass) {
   EXPECT_THAT(result.output, HasSubstr("Transpose"));
 }
 
+TEST(Cli, DefaultPipelineTwiceChangesNothingTheSecondTime) {
+  for (const char* name : {"dcgan_generator", "vocoder_upsampler_1d", "decoder_3d",
+                           "grouped_deconv", "unet_decoder"}) {
+    const std::string dir = testing::MakeTempDir();
+    auto once = RunOpt({testing::SourcePath(std::string("models/") + name + ".onnx"), "-o",
+                        dir + "/once.onnx"});
+    ASSERT_EQ(once.exit_code, 0) << name << ": " << once.output;
+    auto twice = RunOpt({dir + "/once.onnx", "-o", dir + "/twice.onnx"});
+    ASSERT_EQ(twice.exit_code, 0) << name << ": " << twice.output;
+    EXPECT_THAT(twice.output, HasSubstr("unchanged")) << name;
+    EXPECT_EQ(testing::ReadFile(dir + "/once.onnx"), testing::ReadFile(dir + "/twice.onnx")) << name;
+  }
+}
+
+TEST(Cli, ReportFileDescribesTheRun) {
+  const std::string dir = testing::MakeTempDir();
+  auto result = RunOpt({testing::SourcePath("models/unet_decoder.onnx"), "-o", dir + "/o.onnx",
+                        "--report=" + dir + "/report.json", "-q"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, "");  // -q
+  const std::string report = testing::ReadFile(dir + "/report.json");
+  EXPECT_THAT(report, HasSubstr("\"name\":\"conv-transpose-to-tf\""));
+  EXPECT_THAT(report, HasSubstr("\"bytes_permuted\""));
+  EXPECT_THAT(report, HasSubstr("\"source\":\"up1.weight\""));
+  EXPECT_THAT(report, HasSubstr("\"seconds\""));
+}
+
 TEST(Cli, CustomOpFormOnEveryBundledModel) {
   for (const char* name : {"dcgan_generator", "vocoder_upsampler_1d", "decoder_3d",
                            "grouped_deconv", "unet_decoder"}) {
