@@ -1,0 +1,36 @@
+"""tflayout Python helpers.
+
+``tflayout.run(model, passes=None)`` runs the C++ pipeline (tflayout.api; needs the native
+extension ``tflayout._native`` built by pip/CMake, loaded on first call).
+
+Modules (import the one you need; importing this package does not import TensorFlow):
+
+- ``tflayout.annotation``: read the ``tflayout.annotation`` JSON from a model's metadata_props.
+- ``tflayout.tf_ops``: the transposed convolution in TensorFlow ops, straight on a TF-layout
+  kernel ``(k..., M/group, C)`` with ONNX semantics (explicit begin/end pads, output_padding,
+  group, dilations) -- shared by the onnx-tf handler and the reference path.
+- ``tflayout.tf_reference``: compute one annotated ConvTranspose with ``tf.nn`` directly.
+- ``tflayout.onnx_tf_handler``: importing it registers the onnx-tf backend handler for
+  ``tflayout.ConvTransposeTF`` (import it before ``onnx_tf.backend.prepare``).
+- ``tflayout.keras``: Keras-ready kernels and layer settings for hand-written Keras models.
+- ``tflayout.reference``: a NumPy ConvTranspose (any float dtype) and the ONNX pad rule.
+"""
+
+CUSTOM_DOMAIN = "tflayout"
+CUSTOM_OP = "ConvTransposeTF"
+CUSTOM_OPSET_VERSION = 1
+ANNOTATION_KEY = "tflayout.annotation"
+
+from .api import Error, default_pipeline, list_passes, run  # noqa: E402  (native loaded lazily)
+
+__all__ = ["CUSTOM_DOMAIN", "CUSTOM_OP", "CUSTOM_OPSET_VERSION", "ANNOTATION_KEY", "Error",
+           "default_pipeline", "list_passes", "run"]
+
+# Used from the source tree, the compiled extension (tflayout._native) lives in the CMake build
+# (build/python/tflayout); TFLAYOUT_NATIVE_DIR points there. A pip-installed tflayout has it
+# inside the package and needs nothing.
+import os as _os
+
+if _os.environ.get("TFLAYOUT_NATIVE_DIR"):
+    __path__.append(_os.environ["TFLAYOUT_NATIVE_DIR"])  # noqa: F821 (package __path__)
+

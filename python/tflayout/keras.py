@@ -1,0 +1,235 @@
+"""Keras-ready kernels and layer settings for people porting ConvTranspose weights by hand.
+
+    from tflayout.keras import conv_transpose_layers
+    for spec in conv_transpose_layers(onnx.load("model.onnx")):   # raw or tflayout-processed
+        if spec.exact:
+            layers = spec.build_layers()          # [Conv2DTranspose(...)] (+ [Cropping2D(...)])
+        else:
+            print(spec.node, spec.reason, spec.tf_nn)
+
+Layouts: the Keras ``Conv{n}DTranspose`` kernel is ``kernel_size + (filters, input_channels)``,
+which is TF's layout ``(k..., M/group, C)``; ONNX/PyTorch store ``(C, M/group, k...)``, so the
+kernel is ``W.transpose(2, ..., r-1, 1, 0)``. For a tflayout-processed model the kernel is read
+as stored (``W__tf``), with no transpose. Keras layers are channels-last: feed
+``x.transpose(0, 2, ..., 1)`` and transpose the result back.
+
+What one Keras layer (+ a Cropping layer) expresses exactly:
+- any non-negative begin/end pads: ``padding="valid"`` then ``Cropping{n}D((begin, end), ...)``;
+  ``padding="same"`` (no cropping) when that is exactly the same thing (no output_padding, end
+  pad = begin pad or begin pad + 1, total = k_eff - stride);
+- output_padding < stride (Keras' own limit): ``output_padding=`` on the layer;
+- dilations: the kernel is zero-inserted to size (k-1)*d+1 and ``dilation_rate=1`` (Keras
+  rejects dilation_rate > 1 with strides > 1, and TF's CPU kernels reject dilated transposed
+  convolutions), unless ``materialize_dilations=False`` and the strides are 1.
+Not expressible (``exact=False`` with ``reason`` and the ``tf_nn`` recipe that does it):
+groups (Keras transposed convolutions have no ``groups``; ``group_kernels`` holds the per-group
+kernels for a split/concat model), output_padding >= stride, unresolved pads (unknown input
+shape), spatial rank other than 1-3.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+from onnx import numpy_helper
+
+from .annotation import read_annotation
+from .reference import resolve_pads
+
+
+@dataclasses.dataclass
+class KerasConvTranspose:
+    node: str
+    weight: str                       # the initializer the kernel came from
+    rank: int                         # spatial rank n
+    kernel: np.ndarray                # Keras/TF layout kernel_size + (filters/group, in_channels)
+    bias: Optional[np.ndarray]
+    group: int
+    strides: Tuple[int, ...]
+    dilations: Tuple[int, ...]        # the node's dilations (before materializing)
+    pads_begin: Tuple[int, ...]
+    pads_end: Tuple[int, ...]
+    output_padding: Tuple[int, ...]
+    exact: bool
+    reason: Optional[str] = None      # why Keras cannot express it exactly (exact=False)
+    tf_nn: str = ""                   # the tf.nn recipe that computes it exactly
+    layer_class: str = ""             # "Conv2DTranspose"
+    layer_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    cropping_class: Optional[str] = None
+    cropping: Optional[Tuple[Tuple[int, int], ...]] = None
+    group_kernels: List[np.ndarray] = dataclasses.field(default_factory=list)
+    notes: List[str] = dataclasses.field(default_factory=list)
+
+    def build_layers(self, input_channels: Optional[int] = None):
+        """Keras layers with the weights set (needs exact=True): [ConvNDTranspose, CroppingND?]."""
+        if not self.exact:
+            raise ValueError(f"node '{self.node}': {self.reason}")
+        import tensorflow as tf
+        conv = getattr(tf.keras.layers, self.layer_class)(**self.layer_config)
+        c = input_channels or self.kernel.shape[-1]
+        conv.build((None,) + (None,) * self.rank + (c,))
+        conv.set_weights([self.kernel] + ([self.bias] if self.bias is not None else []))
+        layers = [conv]
+        if self.cropping is not None:
+            layers.append(getattr(tf.keras.layers, self.cropping_class)(cropping=self.cropping))
+        return layers
+
+
+def materialize_dilations(kernel_tf: np.ndarray, dilations) -> np.ndarray:
+    """Zero-inserts a TF-layout kernel (k..., M/g, C) to size (k-1)*d+1 per spatial axis."""
+    n = kernel_tf.ndim - 2
+    if all(d == 1 for d in dilations):
+        return kernel_tf
+    shape = [(kernel_tf.shape[i] - 1) * dilations[i] + 1 for i in range(n)] + list(kernel_tf.shape[n:])
+    out = np.zeros(shape, kernel_tf.dtype)
+    out[tuple(slice(None, None, d) for d in dilations)] = kernel_tf
+    return out
+
+
+def _attr(node, name, default):
+    for a in node.attribute:
+        if a.name == name:
+            if a.type == a.INTS:
+                return list(a.ints)
+            if a.type == a.INT:
+                return a.i
+            if a.type == a.STRING:
+                return a.s.decode()
+    return default
+
+
+def _input_shapes(model) -> Dict[str, List[int]]:
+    import onnx
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001
+        inferred = model
+    shapes = {}
+    for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else -1 for d in dims]
+    return shapes
+
+
+def describe(kernel_tf, bias, *, node, weight, strides, dilations, pads_begin, pads_end,
+             output_padding, group, pads_resolved=True, materialize=True) -> KerasConvTranspose:
+    """Keras settings for one transposed convolution given its TF-layout kernel."""
+    n = kernel_tf.ndim - 2
+    strides, dilations = tuple(strides), tuple(dilations)
+    pads_begin, pads_end, output_padding = tuple(pads_begin), tuple(pads_end), tuple(output_padding)
+    spec = KerasConvTranspose(node=node, weight=weight, rank=n, kernel=kernel_tf, bias=bias,
+                              group=group, strides=strides, dilations=dilations,
+                              pads_begin=pads_begin, pads_end=pads_end,
+                              output_padding=output_padding, exact=True)
+    spec.tf_nn = (f"tflayout.tf_ops.conv_transpose(x_nc, kernel, bias, strides={list(strides)}, "
+                  f"dilations={list(dilations)}, pads_begin={list(pads_begin)}, "
+                  f"pads_end={list(pads_end)}, output_padding={list(output_padding)}, "
+                  f"group={group}): tf.nn.conv{n}d_transpose per group with padding='VALID' on the "
+                  "zero-inserted kernel, then crop pads_begin/pads_end (zeros for output_padding "
+                  "past the end), concat groups, add bias")
+    if n not in (1, 2, 3):
+        spec.exact, spec.reason = False, f"spatial rank {n}: Keras/TF have 1-D, 2-D and 3-D only"
+        return spec
+    kernel = kernel_tf
+    dil_rate = dilations
+    if any(d > 1 for d in dilations):
+        if materialize or any(s > 1 for s in strides):
+            kernel = materialize_dilations(kernel_tf, dilations)
+            dil_rate = (1,) * n
+            spec.notes.append(f"dilations {list(dilations)} materialized: kernel_size "
+                              f"{list(kernel_tf.shape[:n])} -> {list(kernel.shape[:n])} with zeros "
+                              "between the taps (Keras rejects dilation_rate > 1 with strides > 1)")
+    spec.kernel = kernel
+    m_per_group = kernel.shape[n]
+    if group > 1:
+        c_per_group = kernel.shape[-1] // group
+        spec.group_kernels = [kernel[..., g * c_per_group:(g + 1) * c_per_group] for g in range(group)]
+    if not pads_resolved:
+        spec.exact, spec.reason = False, ("pads not resolved (auto_pad/output_shape with an unknown "
+                                          "input shape): run tflayout-opt on a model with static "
+                                          "input shapes")
+        return spec
+    if group > 1:
+        spec.exact = False
+        spec.reason = (f"group={group}: Keras Conv{n}DTranspose has no groups argument; build "
+                       f"{group} Conv{n}DTranspose layers (filters={m_per_group}) on channel "
+                       "slices (kernels in group_kernels) and Concatenate, or use the tf.nn recipe")
+    elif any(op >= s for op, s in zip(output_padding, strides)):
+        spec.exact = False
+        spec.reason = (f"output_padding {list(output_padding)} >= strides {list(strides)}: Keras "
+                       "requires output_padding < stride")
+    k_eff = [(kernel.shape[i] - 1) * dil_rate[i] + 1 for i in range(n)]
+    totals = [k_eff[i] - strides[i] for i in range(n)]
+    same = (all(op == 0 for op in output_padding) and all(
+        totals[i] >= 0 and pads_begin[i] == totals[i] // 2 and
+        pads_end[i] == totals[i] - totals[i] // 2 for i in range(n)))
+    spec.layer_class = f"Conv{n}DTranspose"
+    cfg = dict(filters=int(m_per_group), kernel_size=tuple(int(v) for v in kernel.shape[:n]),
+               strides=strides, padding="same" if same else "valid",
+               output_padding=None if same else output_padding, dilation_rate=dil_rate,
+               use_bias=bias is not None, data_format="channels_last")
+    spec.layer_config = cfg
+    if not same and any(p > 0 for p in pads_begin + pads_end):
+        spec.cropping_class = f"Cropping{n}D"
+        spec.cropping = tuple((int(b), int(e)) for b, e in zip(pads_begin, pads_end))
+    return spec
+
+
+def conv_transpose_layers(model, materialize: bool = True) -> List[KerasConvTranspose]:
+    """One KerasConvTranspose per (Conv|ConvTransposeTF) node with a constant weight.
+
+    For a tflayout-processed model the annotation is used (kernel read as stored, pads as
+    resolved by tflayout-opt); ConvTranspose nodes it does not cover are read from their
+    attributes (pads resolved here with the ONNX rule when shapes are known).
+    """
+    inits = {i.name: i for i in model.graph.initializer}
+    ann = read_annotation(model) or {"tensors": []}
+    by_node = {e["node"]: e for e in ann["tensors"] if not e.get("graph")}
+    shapes = None
+    out = []
+    for node in model.graph.node:
+        is_custom = node.domain == "tflayout" and node.op_type == "ConvTransposeTF"
+        if node.op_type != "ConvTranspose" and not is_custom:
+            continue
+        bias = None
+        if len(node.input) > 2 and node.input[2] in inits:
+            bias = numpy_helper.to_array(inits[node.input[2]])
+        entry = by_node.get(node.name)
+        if entry is not None and entry["tensor"] in inits:
+            t = entry["tf"]
+            out.append(describe(numpy_helper.to_array(inits[entry["tensor"]]), bias, node=node.name,
+                                weight=entry["tensor"], strides=t["strides"],
+                                dilations=t["dilations"], pads_begin=t["pads_begin"],
+                                pads_end=t["pads_end"], output_padding=t["output_padding"],
+                                group=t["group"], pads_resolved=t.get("pads_resolved", False),
+                                materialize=materialize))
+            continue
+        if is_custom or node.input[1] not in inits:
+            continue  # weight not constant (or a custom node without an annotation entry)
+        w = numpy_helper.to_array(inits[node.input[1]])
+        n = w.ndim - 2
+        kernel_tf = np.transpose(w, list(range(2, n + 2)) + [1, 0])
+        strides = _attr(node, "strides", [1] * n)
+        dilations = _attr(node, "dilations", [1] * n)
+        output_padding = _attr(node, "output_padding", [0] * n)
+        auto_pad = _attr(node, "auto_pad", "NOTSET")
+        output_shape = _attr(node, "output_shape", None)
+        pads = _attr(node, "pads", [0] * (2 * n))
+        resolved = True
+        if auto_pad in ("NOTSET", "VALID") and not output_shape:
+            pb, pe = resolve_pads([1] * n, list(w.shape[2:]), strides, dilations, output_padding,
+                                  auto_pad, pads, None)
+        else:
+            shapes = shapes if shapes is not None else _input_shapes(model)
+            in_shape = shapes.get(node.input[0], [])
+            if len(in_shape) == n + 2 and all(d > 0 for d in in_shape[2:]):
+                pb, pe = resolve_pads(in_shape[2:], list(w.shape[2:]), strides, dilations,
+                                      output_padding, auto_pad, pads, output_shape)
+            else:
+                pb, pe, resolved = [0] * n, [0] * n, False
+        out.append(describe(kernel_tf, bias, node=node.name, weight=node.input[1], strides=strides,
+                            dilations=dilations, pads_begin=pb, pads_end=pe,
+                            output_padding=output_padding, group=_attr(node, "group", 1),
+                            pads_resolved=resolved, materialize=materialize))
+    return out

@@ -1,0 +1,86 @@
+"""onnx-tf backend handler for ``tflayout.ConvTransposeTF`` (tflayout-opt's custom-op form).
+
+Usage::
+
+    import tflayout.onnx_tf_handler  # registers the handler; do this before prepare()
+    import onnx_tf.backend
+    rep = onnx_tf.backend.prepare(onnx.load("model.tf.onnx"))
+    y = rep.run({"x": x})
+
+How registration works in onnx-tf 1.10: ``prepare`` -> ``_get_handlers(model.opset_import)``
+-> ``onnx_tf.common.handler_helper.get_all_backend_handlers`` walks
+``BackendHandler.__subclasses__()`` (direct subclasses only) and files each class under
+``handlers[cls.DOMAIN][cls.ONNX_OP]``. A node is dispatched by ``handlers[node.domain][op_type]``.
+``SINCE_VERSION`` comes from ONNX's schema registry; our op has no schema there, so it is 1 and
+``version_1`` is called whatever the model's ``tflayout`` opset version is. (ONNX's checker, run
+by ``prepare``, skips nodes of domains it has no schemas for.) Defining the class is therefore
+enough: it must be imported (defined) before ``prepare`` is called.
+
+Contract (see passes/conv_transpose_to_tf.h): inputs X (N, C, spatial...), W in TF layout
+(k..., M/group, C), optional B (M); attributes kernel_shape, strides, dilations, pads
+([begin..., end...]), output_padding, group; output Y (N, M, spatial...) = ONNX ConvTranspose.
+Dilations > 1 are supported (kernel zero-inserted in TF ops); auto_pad/output_shape are not part
+of the contract (tflayout-opt resolves them) and raise.
+"""
+from __future__ import annotations
+
+from onnx_tf.handlers.backend_handler import BackendHandler
+from onnx_tf.handlers.handler import domain, onnx_op
+
+from . import CUSTOM_DOMAIN, CUSTOM_OP
+from .tf_ops import conv_transpose
+
+
+@onnx_op(CUSTOM_OP)
+@domain(CUSTOM_DOMAIN)
+class ConvTransposeTF(BackendHandler):
+    """Maps tflayout.ConvTransposeTF onto tf.nn.conv_transpose with the kernel as stored."""
+
+    @classmethod
+    def args_check(cls, node, **kwargs):
+        auto_pad = node.attrs.get("auto_pad", "NOTSET")
+        if isinstance(auto_pad, bytes):
+            auto_pad = auto_pad.decode()
+        if auto_pad not in ("NOTSET", "VALID", "") or node.attrs.get("output_shape"):
+            raise ValueError(
+                f"tflayout.ConvTransposeTF node '{node.name}': auto_pad={auto_pad!r} / "
+                "output_shape are not part of the op's contract; tflayout-opt writes explicit "
+                "pads (run resolve-conv-transpose-pads with known input shapes)")
+        if len(node.inputs) < 2:
+            raise ValueError(f"tflayout.ConvTransposeTF node '{node.name}': needs X and W")
+
+    @classmethod
+    def _convert(cls, node, **kwargs):
+        tensor_dict = kwargs["tensor_dict"]
+        x = tensor_dict[node.inputs[0]]
+        w = tensor_dict[node.inputs[1]]
+        b = tensor_dict[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+        n = len(w.shape) - 2
+        attrs = node.attrs
+        pads = list(attrs.get("pads", [0] * (2 * n)))
+        kernel_shape = attrs.get("kernel_shape")
+        if kernel_shape is not None and w.shape.is_fully_defined() and \
+                list(kernel_shape) != [int(v) for v in w.shape[:n]]:
+            raise ValueError(f"tflayout.ConvTransposeTF node '{node.name}': kernel_shape "
+                             f"{list(kernel_shape)} disagrees with W {w.shape.as_list()} "
+                             "(W must be in TF layout (k..., M/group, C))")
+        if len(pads) != 2 * n:
+            raise ValueError(f"tflayout.ConvTransposeTF node '{node.name}': pads has "
+                             f"{len(pads)} values, expected {2 * n}")
+        y = conv_transpose(
+            x, w, b,
+            strides=attrs.get("strides", [1] * n),
+            dilations=attrs.get("dilations", [1] * n),
+            pads_begin=pads[:n], pads_end=pads[n:],
+            output_padding=attrs.get("output_padding", [0] * n),
+            group=attrs.get("group", 1))
+        return [y]
+
+    @classmethod
+    def version_1(cls, node, **kwargs):
+        return cls._convert(node, **kwargs)
+
+
+def register() -> type:
+    """No-op kept for readability at call sites: importing this module registers the handler."""
+    return ConvTransposeTF
