@@ -1,5 +1,6 @@
 #include "lib/conv_transpose.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -221,6 +222,157 @@ void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
   SetIntsAttribute(node, "pads", pads);
 }
 
+namespace {
+
+// ONNX 1.12's ConvTranspose shape inference indexes W's shape and its attribute vectors without
+// checking them against each other: a W of rank < 2 reads past a RepeatedPtrField (SEGV, found
+// by fuzz_pipeline: tests/regressions/fuzz_pipeline-onnx-convtranspose-rank1-weight.onnx), and
+// X and W of different ranks read past std::vectors. Before handing the (copied) model to
+// InferShapes, keep a ConvTranspose only when its weight is known to have one rank r >= 3
+// everywhere it is declared and nothing computes it, and pin kernel_shape to the weight's
+// spatial dims, so that an X of another rank makes inference stop early. Every other
+// ConvTranspose (and those in function bodies) gets an op type without a schema, which
+// inference skips: its output shape stays unknown, nothing worse.
+constexpr char kNoInferenceOpType[] = "ConvTranspose.tflayout_not_inferred";
+
+struct WeightDecls {
+  std::vector<int> ranks;
+  std::vector<int64_t> dims;  // when a constant (or a Transpose of one) defines it
+  bool has_dims = false;
+  bool unsafe = false;  // computed by a node, or declared as a non-tensor
+  const onnx::NodeProto* transpose = nullptr;  // defined by Transpose(constant), as we write
+};
+
+void CollectDecls(const onnx::GraphProto& graph,
+                  absl::flat_hash_map<std::string, WeightDecls>& decls) {
+  auto add_constant = [&](const std::string& name, const onnx::TensorProto& t) {
+    WeightDecls& d = decls[name];
+    d.ranks.push_back(t.dims_size());
+    if (d.has_dims && !std::equal(d.dims.begin(), d.dims.end(), t.dims().begin(), t.dims().end())) {
+      d.unsafe = true;
+    }
+    d.dims.assign(t.dims().begin(), t.dims().end());
+    d.has_dims = true;
+  };
+  for (const onnx::TensorProto& t : graph.initializer()) add_constant(t.name(), t);
+  for (const onnx::SparseTensorProto& t : graph.sparse_initializer()) {
+    decls[t.values().name()].unsafe = true;
+  }
+  for (const auto* list : {&graph.input(), &graph.output(), &graph.value_info()}) {
+    for (const onnx::ValueInfoProto& vi : *list) {
+      WeightDecls& d = decls[vi.name()];
+      if (!vi.has_type()) continue;
+      if (!vi.type().has_tensor_type()) {
+        d.unsafe = true;
+      } else if (vi.type().tensor_type().has_shape()) {
+        d.ranks.push_back(vi.type().tensor_type().shape().dim_size());
+      }
+    }
+  }
+  for (const onnx::NodeProto& node : graph.node()) {
+    const bool onnx_domain = node.domain().empty() || node.domain() == "ai.onnx";
+    const onnx::TensorProto* value = nullptr;
+    if (onnx_domain && node.op_type() == "Constant") {
+      for (const onnx::AttributeProto& attr : node.attribute()) {
+        if (attr.name() == "value" && attr.has_t()) value = &attr.t();
+      }
+    }
+    for (const std::string& out : node.output()) {
+      if (value != nullptr && node.output_size() == 1) {
+        add_constant(out, *value);
+      } else if (onnx_domain && node.op_type() == "Transpose" && node.output_size() == 1 &&
+                 node.input_size() == 1 && decls[out].transpose == nullptr) {
+        decls[out].transpose = &node;
+      } else {
+        decls[out].unsafe = true;
+      }
+    }
+    for (const onnx::AttributeProto& attr : node.attribute()) {
+      if (attr.has_g()) CollectDecls(attr.g(), decls);
+      for (const onnx::GraphProto& g : attr.graphs()) CollectDecls(g, decls);
+    }
+  }
+}
+
+// A Transpose of a constant (what conv-transpose-to-tf writes: W = Transpose(W__tf)) has known
+// dims too; without this a second run would infer less than the first and remark differently.
+void ResolveTransposedConstants(absl::flat_hash_map<std::string, WeightDecls>& decls) {
+  for (auto& [name, d] : decls) {
+    if (d.transpose == nullptr || d.unsafe) continue;
+    auto src = decls.find(d.transpose->input(0));
+    std::vector<int64_t> perm;
+    for (const onnx::AttributeProto& attr : d.transpose->attribute()) {
+      if (attr.name() == "perm") perm.assign(attr.ints().begin(), attr.ints().end());
+    }
+    bool ok = src != decls.end() && !src->second.unsafe && src->second.has_dims &&
+              src->second.transpose == nullptr && perm.size() == src->second.dims.size();
+    std::vector<bool> seen(perm.size(), false);
+    for (size_t i = 0; ok && i < perm.size(); ++i) {
+      ok = perm[i] >= 0 && perm[i] < static_cast<int64_t>(perm.size()) && !seen[perm[i]];
+      if (ok) seen[perm[i]] = true;
+    }
+    if (!ok) {
+      d.unsafe = true;
+      continue;
+    }
+    std::vector<int64_t> dims;
+    for (int64_t axis : perm) dims.push_back(src->second.dims[axis]);
+    if (d.has_dims && d.dims != dims) d.unsafe = true;
+    d.ranks.push_back(static_cast<int>(dims.size()));
+    d.dims = std::move(dims);
+    d.has_dims = true;
+  }
+}
+
+void GuardConvTransposeNodes(google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
+                             const absl::flat_hash_map<std::string, WeightDecls>* decls) {
+  for (onnx::NodeProto& node : nodes) {
+    for (onnx::AttributeProto& attr : *node.mutable_attribute()) {
+      if (attr.has_g()) GuardConvTransposeNodes(*attr.mutable_g()->mutable_node(), decls);
+      for (onnx::GraphProto& g : *attr.mutable_graphs()) {
+        GuardConvTransposeNodes(*g.mutable_node(), decls);
+      }
+    }
+    if (!IsOnnxConvTranspose(node)) continue;
+    bool safe = false;
+    if (decls != nullptr && node.input_size() >= 2 && !node.input(1).empty()) {
+      auto it = decls->find(node.input(1));
+      if (it == decls->end()) {
+        safe = true;  // no shape anywhere: inference returns before indexing
+      } else if (!it->second.unsafe && !it->second.ranks.empty()) {
+        const std::vector<int>& ranks = it->second.ranks;
+        const int rank = ranks.front();
+        safe = rank >= 3 && std::all_of(ranks.begin(), ranks.end(),
+                                        [&](int r) { return r == rank; });
+        if (safe && FindAttribute(node, "kernel_shape") == nullptr) {
+          if (!it->second.has_dims) {
+            safe = false;  // dims may be symbolic: nothing to pin kernel_shape to
+          } else {
+            const std::vector<int64_t>& dims = it->second.dims;
+            SetIntsAttribute(node, "kernel_shape",
+                             std::vector<int64_t>(dims.begin() + 2, dims.end()));
+          }
+        }
+      } else if (!it->second.unsafe) {
+        safe = true;  // declared without a shape
+      }
+    }
+    if (!safe) node.set_op_type(kNoInferenceOpType);
+  }
+}
+
+void MakeConvTransposeInferenceSafe(onnx::ModelProto& copy) {
+  absl::flat_hash_map<std::string, WeightDecls> decls;
+  CollectDecls(copy.graph(), decls);
+  ResolveTransposedConstants(decls);
+  GuardConvTransposeNodes(*copy.mutable_graph()->mutable_node(), &decls);
+  for (onnx::FunctionProto& f : *copy.mutable_functions()) {
+    GuardConvTransposeNodes(*f.mutable_node(), nullptr);
+  }
+}
+
+}  // namespace
+
 absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::ModelProto& model) {
   // Shape inference reads initializer dims, and the values of small integer tensors (shape
   // arithmetic); large payloads are swapped out around the copy so it stays cheap.
@@ -255,6 +407,12 @@ absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::Mo
     t->mutable_double_data()->Swap(payload.mutable_double_data());
     t->mutable_uint64_data()->Swap(payload.mutable_uint64_data());
   }
+
+  MakeConvTransposeInferenceSafe(copy);
+  // Before IR 4, ONNX inference ignores initializers that are not also graph inputs; such
+  // models (invalid for their IR, but common) lost every weight-derived shape, and a rewritten
+  // weight (now Transpose(initializer)) lost its shape on a second run.
+  if (copy.ir_version() < 4) copy.set_ir_version(4);
 
   absl::flat_hash_map<std::string, std::vector<int64_t>> shapes;
   try {

@@ -13,6 +13,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -195,12 +196,115 @@ absl::Status LoadExternalTensor(TensorProto& tensor, const std::string& base_dir
   return absl::OkStatus();
 }
 
+// Structural UTF-8 check (no overlongs, no surrogates, nothing past U+10FFFF).
+bool IsValidUtf8(absl::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= extra) return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      return false;
+    }
+    p += extra + 1;
+  }
+  return true;
+}
+
+// Names must be valid UTF-8: protobuf's proto2 strings (onnx.proto) accept any bytes, but the
+// annotation (proto3, stored as JSON) cannot carry them, so a node or tensor name would be
+// silently mangled there (found by fuzz_pipeline). ONNX's Python API cannot load such models
+// either. Checks every name the passes read or record; runs after the depth check.
+absl::Status CheckName(absl::string_view name, absl::string_view what) {
+  if (IsValidUtf8(name)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, " name \"", absl::CHexEscape(name),
+                                                 "\" is not valid UTF-8"));
+}
+
+absl::Status CheckNodeNames(const google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
+                            absl::string_view where);
+
+absl::Status CheckGraphNames(const onnx::GraphProto& graph, absl::string_view where) {
+  TFL_RETURN_IF_ERROR(CheckName(graph.name(), absl::StrCat(where, "graph")));
+  for (const TensorProto& t : graph.initializer()) {
+    TFL_RETURN_IF_ERROR(CheckName(t.name(), absl::StrCat(where, "initializer")));
+  }
+  for (const onnx::SparseTensorProto& t : graph.sparse_initializer()) {
+    TFL_RETURN_IF_ERROR(CheckName(t.values().name(), absl::StrCat(where, "sparse initializer")));
+  }
+  for (const auto* list : {&graph.input(), &graph.output(), &graph.value_info()}) {
+    for (const onnx::ValueInfoProto& vi : *list) {
+      TFL_RETURN_IF_ERROR(CheckName(vi.name(), absl::StrCat(where, "value")));
+    }
+  }
+  return CheckNodeNames(graph.node(), where);
+}
+
+absl::Status CheckNodeNames(const google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
+                            absl::string_view where) {
+  for (const onnx::NodeProto& node : nodes) {
+    TFL_RETURN_IF_ERROR(CheckName(node.name(), absl::StrCat(where, "node")));
+    const std::string label = absl::StrCat(where, "node '", node.name(), "'");
+    TFL_RETURN_IF_ERROR(CheckName(node.op_type(), absl::StrCat(label, ": op_type")));
+    TFL_RETURN_IF_ERROR(CheckName(node.domain(), absl::StrCat(label, ": domain")));
+    for (const std::string& in : node.input()) {
+      TFL_RETURN_IF_ERROR(CheckName(in, absl::StrCat(label, ": input")));
+    }
+    for (const std::string& out : node.output()) {
+      TFL_RETURN_IF_ERROR(CheckName(out, absl::StrCat(label, ": output")));
+    }
+    for (const onnx::AttributeProto& attr : node.attribute()) {
+      TFL_RETURN_IF_ERROR(CheckName(attr.name(), absl::StrCat(label, ": attribute")));
+      if (attr.has_t()) {
+        TFL_RETURN_IF_ERROR(CheckName(attr.t().name(), absl::StrCat(label, ": tensor")));
+      }
+      const std::string sub = absl::StrCat(label, "/", attr.name(), ": ");
+      if (attr.has_g()) TFL_RETURN_IF_ERROR(CheckGraphNames(attr.g(), sub));
+      for (const onnx::GraphProto& g : attr.graphs()) TFL_RETURN_IF_ERROR(CheckGraphNames(g, sub));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckModelNames(const onnx::ModelProto& model) {
+  TFL_RETURN_IF_ERROR(CheckGraphNames(model.graph(), ""));
+  for (const onnx::FunctionProto& f : model.functions()) {
+    TFL_RETURN_IF_ERROR(CheckName(f.name(), "function"));
+    TFL_RETURN_IF_ERROR(CheckName(f.domain(), absl::StrCat("function '", f.name(), "': domain")));
+    TFL_RETURN_IF_ERROR(CheckNodeNames(f.node(), absl::StrCat("function '", f.name(), "': ")));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FinishLoad(LoadedModel& loaded, const std::string& display_name,
                         const LoadOptions& options) {
   if (!loaded.model.has_graph()) {
     return absl::InvalidArgumentError(absl::StrCat(display_name, ": model has no graph"));
   }
   if (absl::Status st = CheckGraphDepth(loaded.model, options.max_graph_depth); !st.ok()) {
+    return WithContext(st, display_name);
+  }
+  if (absl::Status st = CheckModelNames(loaded.model); !st.ok()) {
     return WithContext(st, display_name);
   }
   if (!options.load_external_data) return absl::OkStatus();

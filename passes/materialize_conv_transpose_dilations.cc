@@ -1,5 +1,6 @@
 #include "passes/materialize_conv_transpose_dilations.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,10 @@ std::string DilateKernel(const std::string& bytes, size_t elem, int64_t channels
   }
   return out;
 }
+
+// Larger zero-inserted kernels are refused with a remark: 2^28 elements is 1 GiB of float32,
+// far beyond any real kernel, and a hostile dilation must not turn into a huge allocation.
+constexpr int64_t kMaxDilatedElements = int64_t{1} << 28;
 
 class MaterializeConvTransposeDilationsPass : public Pass {
  public:
@@ -90,8 +95,19 @@ class MaterializeConvTransposeDilationsPass : public Pass {
       return false;
     }
     std::vector<int64_t> dilated_kernel;
+    int64_t dilated_elements = dims[0] * dims[1];
     for (int i = 0; i < attrs.spatial_rank; ++i) {
+      // ReadConvTransposeAttrs checked that (k-1)*d+1 does not overflow.
       dilated_kernel.push_back((attrs.kernel_shape[i] - 1) * attrs.dilations[i] + 1);
+      dilated_elements = dilated_kernel.back() > kMaxDilatedElements / std::max<int64_t>(dilated_elements, 1)
+                             ? kMaxDilatedElements + 1
+                             : dilated_elements * dilated_kernel.back();
+    }
+    if (dilated_elements > kMaxDilatedElements) {
+      context.AddRemark(Name(), node.name(), weight,
+                        absl::StrCat("dilation kept: the zero-inserted kernel would exceed ",
+                                     kMaxDilatedElements, " elements"));
+      return false;
     }
     std::string dilated = DilateKernel(*bytes, RawElementSize(tensor.data_type()),
                                        dims[0] * dims[1], attrs.kernel_shape, attrs.dilations,

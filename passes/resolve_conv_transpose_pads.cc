@@ -18,17 +18,40 @@ class ResolveConvTransposePadsPass : public Pass {
            "input's spatial shape is known";
   }
 
+  // Resolving one node can make shapes downstream of it inferable, so inference is re-run
+  // until a round resolves nothing: a second run of the pass must find nothing left to do.
   absl::StatusOr<bool> Run(PassContext& context) override {
-    GraphView view(context.model);
-    std::optional<absl::flat_hash_map<std::string, std::vector<int64_t>>> shapes;
     bool changed = false;
+    absl::flat_hash_map<onnx::NodeProto*, std::string> unresolved;  // node -> why
+    for (bool progress = true; progress;) {
+      progress = false;
+      unresolved.clear();
+      GraphView view(context.model);
+      std::optional<absl::flat_hash_map<std::string, std::vector<int64_t>>> shapes;
+      for (const auto& info : view.graphs()) {
+        for (onnx::NodeProto& node : *info->graph->mutable_node()) {
+          if (!IsOnnxConvTranspose(node) || node.input_size() < 2) continue;
+          if (!HasImplicitPads(node)) continue;
+          if (!shapes) shapes = InferValueShapes(context.model);
+          TFL_ASSIGN_OR_RETURN(std::string why, ResolveNode(context, *shapes, node));
+          if (why.empty()) {
+            progress = changed = true;
+          } else {
+            unresolved[&node] = why;
+          }
+        }
+      }
+    }
+    // Remarks name the node and its input (whose shape decides), which later passes never
+    // rename, so a re-run repeats exactly the same remark.
+    GraphView view(context.model);
     for (const auto& info : view.graphs()) {
       for (onnx::NodeProto& node : *info->graph->mutable_node()) {
-        if (!IsOnnxConvTranspose(node) || node.input_size() < 2) continue;
-        if (!HasImplicitPads(node)) continue;
-        if (!shapes) shapes = InferValueShapes(context.model);
-        TFL_ASSIGN_OR_RETURN(bool resolved, ResolveNode(context, *shapes, node));
-        changed |= resolved;
+        auto it = unresolved.find(&node);
+        if (it == unresolved.end()) continue;
+        context.AddRemark(Name(), node.name(), node.input(0),
+                          absl::StrCat("auto_pad/output_shape kept: ", it->second));
+        context.Count("nodes-unresolved");
       }
     }
     return changed;
@@ -50,28 +73,23 @@ class ResolveConvTransposePadsPass : public Pass {
     return it == shapes.end() ? std::vector<int64_t>{} : it->second;
   }
 
-  absl::StatusOr<bool> ResolveNode(
+  // Rewrites the node's pads; returns "" when done, else why it could not.
+  absl::StatusOr<std::string> ResolveNode(
       PassContext& context, const absl::flat_hash_map<std::string, std::vector<int64_t>>& shapes,
       onnx::NodeProto& node) {
     const std::vector<int64_t> weight_dims = Lookup(shapes, node.input(1));
     const std::vector<int64_t> input_dims = Lookup(shapes, node.input(0));
-    auto remark = [&](absl::string_view why) {
-      context.AddRemark(Name(), node.name(), node.input(1),
-                        absl::StrCat("auto_pad/output_shape kept: ", why));
-      context.Count("nodes-unresolved");
-      return false;
-    };
     if (weight_dims.size() < 3 ||
         std::any_of(weight_dims.begin(), weight_dims.end(), [](int64_t d) { return d < 0; })) {
-      return remark("the weight's shape is unknown");
+      return std::string("the weight's shape is unknown");
     }
     TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, weight_dims));
-    if (input_dims.size() != weight_dims.size()) return remark("the input's shape is unknown");
+    if (input_dims.size() != weight_dims.size()) return std::string("the input's shape is unknown");
     const std::vector<int64_t> spatial(input_dims.begin() + 2, input_dims.end());
-    if (absl::Status st = ResolvePads(attrs, spatial); !st.ok()) return remark(st.message());
+    if (absl::Status st = ResolvePads(attrs, spatial); !st.ok()) return std::string(st.message());
     WriteExplicitPads(attrs, node);
     context.Count("nodes-resolved");
-    return true;
+    return std::string();
   }
 };
 

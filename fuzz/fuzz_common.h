@@ -1,0 +1,15 @@
+// Shared set-up for the fuzz targets.
+#pragma once
+
+#include <string>
+
+namespace tflayout::fuzz {
+
+// A private folder holding "weights.bin" (64 KiB of a byte pattern) so that fuzzed models
+// with external data reach the loader's path and range checks. Created once per process.
+const std::string& BaseDir();
+
+// Aborts with a message (a finding) when `condition` is false.
+void Require(bool condition, const char* what, const std::string& detail = "");
+
+}  // namespace tflayout::fuzz
