@@ -15,10 +15,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "lib/annotation.h"
+#include "lib/external_data.h"
 #include "lib/model_io.h"
 #include "lib/pass.h"
 #include "lib/pass_manager.h"
 #include "lib/plugin.h"
+#include "lib/status.h"
 #include "passes/register_builtin_passes.h"
 
 namespace tflayout {
@@ -40,6 +42,8 @@ struct Flags {
   bool quiet = false;
   bool help = false;
   bool version = false;
+  bool in_place = false;
+  bool no_stream = false;
 };
 
 void PrintUsage(std::ostream& os, const PassRegistry& registry) {
@@ -64,6 +68,12 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  --external-data=auto|always|never\n"
         "                             write weights to OUT.onnx.data (auto: when the input had\n"
         "                             external data or the model would exceed 2 GiB)\n"
+        "  --in-place                 rewrite IN.onnx and its data files where they are (no -o):\n"
+        "                             data through memory maps, one tensor at a time, the model\n"
+        "                             file by atomic replace; journaled, so a killed run is\n"
+        "                             finished (or rolled back) by running it again\n"
+        "  --no-stream                read all external data into memory instead of streaming it\n"
+        "                             tensor by tensor to the output\n"
         "  -q, --quiet                print nothing but errors\n"
         "  --version, -h/--help\n"
         "\n"
@@ -115,6 +125,10 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
       flags.timing = true;
     } else if (arg == "--no-verify") {
       flags.verify = false;
+    } else if (arg == "--in-place") {
+      flags.in_place = true;
+    } else if (arg == "--no-stream") {
+      flags.no_stream = true;
     } else if (arg == "-q" || arg == "--quiet") {
       flags.quiet = true;
     } else if (value_of("-o", &flags.output) || value_of("--output", &flags.output) ||
@@ -150,7 +164,8 @@ absl::StatusOr<LoadedModel> ReadInput(const std::string& input) {
   return ParseModel(bytes, "", "<stdin>");
 }
 
-absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags) {
+absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags,
+                         const ExternalDataStore* store) {
   if (flags.output == "-") {
     auto bytes = SerializeModel(loaded.model);
     if (!bytes.ok()) return bytes.status();
@@ -165,6 +180,11 @@ absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags) {
   options.use_external_data =
       flags.external_data == "always" ||
       (flags.external_data == "auto" && (!loaded.external_files.empty() || huge));
+  if (store != nullptr && !store->empty()) {
+    for (const std::string& file : store->files()) options.protected_paths.push_back(file);
+    options.use_external_data = flags.external_data != "never";
+    return WriteStreamed(loaded.model, *store, flags.output, options);
+  }
   return SaveModel(loaded.model, flags.output, options);
 }
 
@@ -274,11 +294,18 @@ int OptMain(int argc, char** argv) {
     }
     return kExitOk;
   }
+  if (flags.in_place) {
+    if (!flags.output.empty() || flags.input.empty() || flags.input == "-") {
+      std::cerr << "tflayout-opt: --in-place takes an input model file and no -o\n";
+      return kExitUsage;
+    }
+    flags.output = flags.input;
+  }
   if (flags.input.empty() || flags.output.empty()) {
     std::cerr << "tflayout-opt: need an input model and -o OUTPUT (see --help)\n";
     return kExitUsage;
   }
-  if (flags.input != "-" && flags.output != "-" &&
+  if (!flags.in_place && flags.input != "-" && flags.output != "-" &&
       CanonicalPath(flags.input) == CanonicalPath(flags.output)) {
     std::cerr << "tflayout-opt: " << flags.output
               << ": output path is the input path; write elsewhere (the input is never modified)\n";
@@ -290,9 +317,63 @@ int OptMain(int argc, char** argv) {
     std::cerr << "tflayout-opt: " << passes.status().message() << "\n";
     return kExitUsage;
   }
+  if (flags.input != "-" && !flags.in_place &&
+      std::filesystem::exists(InPlaceJournalPath(flags.input))) {
+    std::cerr << "tflayout-opt: " << flags.input << ": an interrupted --in-place run left "
+              << InPlaceJournalPath(flags.input)
+              << " and the model's data may be partly rewritten; run the same command with "
+                 "--in-place again to finish it\n";
+    return kExitInput;
+  }
   Progress progress(flags);
+
+  // External data stays on disk for --in-place and for file-to-file runs that keep it
+  // external: the pipeline sees the tensors' references, the bytes move tensor by tensor.
+  std::unique_ptr<InPlaceRewrite> in_place;
+  if (flags.in_place) {
+    auto begun = InPlaceRewrite::Begin(flags.input, absl::StrCat(flags.pipeline, "\n",
+                                                                 absl::StrJoin(flags.plugins, "\n")));
+    if (!begun.ok()) {
+      std::cerr << "tflayout-opt: " << begun.status().message() << "\n";
+      return kExitInput;
+    }
+    in_place = *std::move(begun);
+    if (in_place->finished_interrupted_run()) {
+      if (!flags.quiet) {
+        std::cerr << "tflayout-opt: " << flags.input
+                  << ": finished an interrupted --in-place run (nothing left to do)\n";
+      }
+      return kExitOk;
+    }
+  }
+  const bool stream = flags.in_place ||
+                      (!flags.no_stream && flags.input != "-" && flags.output != "-" &&
+                       flags.external_data != "never");
+  std::unique_ptr<ExternalDataStore> store;
   progress.Step("loading " + flags.input);
-  absl::StatusOr<LoadedModel> loaded = ReadInput(flags.input);
+  absl::StatusOr<LoadedModel> loaded =
+      stream ? LoadModel(flags.input, LoadOptions{/*load_external_data=*/false})
+             : ReadInput(flags.input);
+  if (loaded.ok() && stream) {
+    auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
+    absl::Status st = created.status();
+    if (st.ok() && (*created)->has_overlaps()) {
+      if (flags.in_place) {
+        st = absl::FailedPreconditionError(absl::StrCat(
+            (*created)->overlap_message(), "; --in-place cannot rewrite one without the other"));
+      } else {
+        created = nullptr;  // fall back to a full load below
+      }
+    }
+    if (st.ok() && *created != nullptr) st = (*created)->PreloadTensorsPassesRead(loaded->model);
+    if (!st.ok()) {
+      loaded = WithContext(st, flags.input);
+    } else if (*created == nullptr) {
+      loaded = ReadInput(flags.input);
+    } else {
+      store = *std::move(created);
+    }
+  }
   if (!loaded.ok()) {
     std::cerr << "tflayout-opt: " << loaded.status().message() << "\n";
     return kExitInput;
@@ -301,6 +382,7 @@ int OptMain(int argc, char** argv) {
   PipelineOptions options;
   options.verify_each = flags.verify;
   options.num_threads = flags.threads;
+  options.weight_store = store.get();
   options.print_ir_after = flags.print_ir_after;
   options.ir_sink = [&](const std::string& pass, const std::string& text) {
     std::cerr << "// ----- IR after " << pass << " -----\n" << text;
@@ -312,7 +394,12 @@ int OptMain(int argc, char** argv) {
     return absl::IsInvalidArgument(result.status()) ? kExitInput : kExitPass;
   }
   progress.Step("writing " + flags.output);
-  absl::Status written = WriteOutput(*loaded, flags);
+  absl::Status written = absl::OkStatus();
+  if (!in_place) {
+    written = WriteOutput(*loaded, flags, store.get());
+  } else if (result->changed || in_place->resuming()) {  // an unchanged input is left alone
+    written = in_place->Finish(*store, loaded->model);
+  }
   progress.Done();
   if (absl::Status st = written; !st.ok()) {
     std::cerr << "tflayout-opt: " << st.message() << "\n";

@@ -15,10 +15,28 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "lib/tensor.h"
 #include "onnx/onnx_pb.h"
 #include "proto/tflayout.pb.h"
 
 namespace tflayout {
+
+// Access to tensors whose elements stay in external data files while the pipeline runs
+// (tflayout-opt streaming and --in-place; see lib/external_data.h). A pass never sees their
+// bytes: it asks for their geometry, then schedules a rewrite that the store runs when it
+// writes or maps the data, exactly once per tensor. Passes must leave such a tensor's
+// external_data entries (location, offset, length) untouched.
+class WeightStore {
+ public:
+  using Transform = std::function<absl::Status(const MutableSlots& slots)>;
+  virtual ~WeightStore() = default;
+  // Validates an external tensor; returns its slots with data == nullptr. Unimplemented for
+  // element types the store cannot handle (as GetMutableSlots).
+  virtual absl::StatusOr<MutableSlots> Describe(const onnx::TensorProto& tensor) = 0;
+  // Schedules `transform` on the tensor's elements (raw little-endian slots). Several
+  // transforms of one tensor run in the order scheduled.
+  virtual absl::Status Schedule(const onnx::TensorProto& tensor, Transform transform) = 0;
+};
 
 // What a pass sees besides the model.
 struct PassContext {
@@ -31,7 +49,27 @@ struct PassContext {
   // Counters of the running pass ("weights-rewritten" -> 3); the manager resets them per pass.
   std::map<std::string, int64_t> statistics;
 
+  // Set by drivers that keep external tensors on disk; null: external tensors must be loaded.
+  WeightStore* weight_store = nullptr;
+
   void Count(const std::string& counter, int64_t n = 1) { statistics[counter] += n; }
+
+  // The slots of a tensor a pass is about to rewrite: embedded tensors give their memory;
+  // external ones (with a weight_store) give data == nullptr, and RewriteSlots schedules the
+  // rewrite instead of running it.
+  absl::StatusOr<MutableSlots> WeightSlots(onnx::TensorProto& tensor) {
+    if (weight_store != nullptr && StorageOf(tensor) == TensorStorage::kExternal) {
+      return weight_store->Describe(tensor);
+    }
+    return GetMutableSlots(tensor);
+  }
+  absl::Status RewriteSlots(const onnx::TensorProto& tensor, const MutableSlots& slots,
+                            WeightStore::Transform transform) {
+    if (weight_store != nullptr && StorageOf(tensor) == TensorStorage::kExternal) {
+      return weight_store->Schedule(tensor, std::move(transform));
+    }
+    return transform(slots);
+  }
   void AddRemark(absl::string_view pass, absl::string_view node, absl::string_view tensor,
                  absl::string_view message);
 };

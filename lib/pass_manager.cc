@@ -38,6 +38,7 @@ absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
 
   PassContext context(model, result.annotation);
   context.num_threads = options.num_threads;
+  context.weight_store = options.weight_store;
   for (std::unique_ptr<Pass>& pass : passes) {
     context.statistics.clear();
     const auto start = std::chrono::steady_clock::now();

@@ -22,6 +22,8 @@ struct PipelineOptions {
   std::vector<std::string> print_ir_after;
   std::function<void(const std::string& pass_name, const std::string& ir_text)> ir_sink;
   int num_threads = 1;
+  // Handed to passes as PassContext::weight_store (external tensors left on disk); may be null.
+  WeightStore* weight_store = nullptr;
 };
 
 struct PassRun {

@@ -56,14 +56,16 @@ class ConvTransposeFromTfPass : public Pass {
           "tensor '", tf_name, "' has dims [", absl::StrJoin(tensor.dims(), ","),
           "] but the annotation records TF dims [", absl::StrJoin(tf_dims, ","), "]"));
     }
-    TFL_ASSIGN_OR_RETURN(MutableSlots slots, GetMutableSlots(tensor));
+    TFL_ASSIGN_OR_RETURN(MutableSlots slots, context.WeightSlots(tensor));
     int64_t kernel_elements = 1;
     for (size_t i = 2; i < onnx_dims.size(); ++i) kernel_elements *= onnx_dims[i];
     PermuteOptions options;
     options.num_threads = context.num_threads;
     // (S, M/g, C) -> (C, M/g, S)
-    TFL_RETURN_IF_ERROR(PermuteABSToSBA(slots.data, slots.slot_size, kernel_elements,
-                                        onnx_dims[1], onnx_dims[0], options));
+    const int64_t m = onnx_dims[1], c = onnx_dims[0];
+    TFL_RETURN_IF_ERROR(context.RewriteSlots(tensor, slots, [=](const MutableSlots& s) {
+      return PermuteABSToSBA(s.data, s.slot_size, kernel_elements, m, c, options);
+    }));
     tensor.clear_dims();
     for (int64_t d : onnx_dims) tensor.add_dims(d);
 

@@ -132,7 +132,7 @@ class ConvTransposeToTfPass : public Pass {
       if (!attrs.ok()) return attrs.status();
       plan.push_back({reader, *std::move(attrs)});
     }
-    absl::StatusOr<MutableSlots> slots = GetMutableSlots(tensor);
+    absl::StatusOr<MutableSlots> slots = context.WeightSlots(tensor);
     if (absl::IsUnimplemented(slots.status())) {
       context.AddRemark(Name(), readers.front().node->name(), weight,
                         absl::StrCat("weight left alone: ", slots.status().message()));
@@ -155,8 +155,11 @@ class ConvTransposeToTfPass : public Pass {
     for (size_t i = 2; i < onnx_dims.size(); ++i) kernel_elements *= onnx_dims[i];
     PermuteOptions permute_options;
     permute_options.num_threads = context.num_threads;
-    TFL_RETURN_IF_ERROR(PermuteABSToSBA(slots->data, slots->slot_size, onnx_dims[0],
-                                        onnx_dims[1], kernel_elements, permute_options));
+    const int64_t a = onnx_dims[0], b = onnx_dims[1];
+    TFL_RETURN_IF_ERROR(context.RewriteSlots(
+        tensor, *slots, [=](const MutableSlots& s) {
+          return PermuteABSToSBA(s.data, s.slot_size, a, b, kernel_elements, permute_options);
+        }));
     const int rank = static_cast<int>(onnx_dims.size());
     const std::vector<int64_t> perm = OnnxToTfPerm(rank);
     std::vector<int64_t> tf_dims;
