@@ -19,6 +19,18 @@
 #define TFLAYOUT_PERMUTE_X86 1
 #endif
 
+// Compile a region for an instruction set: GCC's target pragmas, or clang's equivalent (clang
+// ignores "#pragma GCC target", and the fuzzers are built with clang).
+#define TFLAYOUT_PRAGMA(text) _Pragma(#text)
+#if defined(__clang__)
+#define TFLAYOUT_TARGET_BEGIN(isa) \
+  TFLAYOUT_PRAGMA(clang attribute push(__attribute__((target(isa))), apply_to = function))
+#define TFLAYOUT_TARGET_END TFLAYOUT_PRAGMA(clang attribute pop)
+#else
+#define TFLAYOUT_TARGET_BEGIN(isa) TFLAYOUT_PRAGMA(GCC push_options) TFLAYOUT_PRAGMA(GCC target(isa))
+#define TFLAYOUT_TARGET_END TFLAYOUT_PRAGMA(GCC pop_options)
+#endif
+
 namespace tflayout {
 namespace permute_internal {
 
@@ -28,23 +40,31 @@ namespace scalar {
 }  // namespace scalar
 
 #if defined(TFLAYOUT_PERMUTE_X86)
-#pragma GCC push_options
-#pragma GCC target("sse2")
+TFLAYOUT_TARGET_BEGIN("sse2")
 namespace sse2 {
 #define TFLAYOUT_PERMUTE_SSE2 1
 #include "lib/permute_kernels.h"  // NOLINT(build/include)
 #undef TFLAYOUT_PERMUTE_SSE2
 }  // namespace sse2
-#pragma GCC pop_options
+TFLAYOUT_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx2")
+TFLAYOUT_TARGET_BEGIN("avx2")
 namespace avx2 {
 #define TFLAYOUT_PERMUTE_AVX2 1
 #include "lib/permute_kernels.h"  // NOLINT(build/include)
 #undef TFLAYOUT_PERMUTE_AVX2
 }  // namespace avx2
-#pragma GCC pop_options
+TFLAYOUT_TARGET_END
+
+TFLAYOUT_TARGET_BEGIN("avx2,avx512f,avx512bw,avx512vl,avx512dq")
+namespace avx512 {
+#define TFLAYOUT_PERMUTE_AVX2 1
+#define TFLAYOUT_PERMUTE_AVX512 1
+#include "lib/permute_kernels.h"  // NOLINT(build/include)
+#undef TFLAYOUT_PERMUTE_AVX512
+#undef TFLAYOUT_PERMUTE_AVX2
+}  // namespace avx512
+TFLAYOUT_TARGET_END
 #endif
 
 }  // namespace permute_internal
@@ -91,9 +111,15 @@ struct Kernels {
 
 const Kernels& SelectKernels() {
   static const Kernels kernels = [] {
-    const char* force = std::getenv("TFLAYOUT_PERMUTE_ISA");  // "scalar", "sse2" (testing)
+    // TFLAYOUT_PERMUTE_ISA=avx2|sse2|scalar caps the set (testing).
+    const char* force = std::getenv("TFLAYOUT_PERMUTE_ISA");
     const std::string f = force ? force : "";
 #if defined(TFLAYOUT_PERMUTE_X86)
+    if (f != "scalar" && f != "sse2" && f != "avx2" && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq")) {
+      return TFLAYOUT_KERNELS(avx512);
+    }
     if (f != "scalar" && f != "sse2" && __builtin_cpu_supports("avx2")) {
       return TFLAYOUT_KERNELS(avx2);
     }
@@ -284,7 +310,7 @@ class CycleWalker {
   // cycle's other positions in `bits` when given. kLen > 0: len == kLen, copies inlined.
   template <size_t kLen = 0>
   void Walk(uint64_t leader, size_t off, size_t len, u8* tmp, uint64_t* bits) const {
-    constexpr int kAhead = 8;
+    constexpr int kAhead = 32;
     if (kLen) len = kLen;
     uint64_t ahead = leader;
     bool ahead_done = false;

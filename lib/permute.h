@@ -26,8 +26,8 @@
 //   heap scratch <= max(max_scratch_bytes, kMinPermuteScratchBytes) in total over all threads
 //   + one visited bitset at a time of ceil(n_blocks / 64) * 8 bytes, n_blocks = (A*B*S) / block,
 //     block = the Ta / Ts above (>= 1 element; for usual weights tens to hundreds of elements)
-//   + with threads, std::thread stacks; each square-path worker keeps one K x K tile (<= 256 B)
-//     on its stack.
+//   + on each worker's stack, tile buffers of under 17 KiB (the row kernels' two 8 KiB tiles, or
+//     the square path's one K x K tile of <= 1 KiB); with threads, the std::thread stacks.
 // Never a second copy of the array.
 #pragma once
 
@@ -62,8 +62,9 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
                                        int64_t a, int64_t b, int64_t s,
                                        const PermuteOptions& options = {});
 
-// The micro-kernel set picked at run time: "avx2", "sse2" or "scalar" (the environment
-// variable TFLAYOUT_PERMUTE_ISA=sse2|scalar forces a lesser one, for testing).
+// The micro-kernel set picked at run time: "avx512" (F+BW+VL+DQ), "avx2", "sse2" or "scalar"
+// (the environment variable TFLAYOUT_PERMUTE_ISA=avx2|sse2|scalar forces a lesser one, for
+// testing).
 const char* PermuteKernelIsa();
 
 }  // namespace tflayout

@@ -1,8 +1,8 @@
 // Transpose micro-kernels and tile drivers for lib/permute.cc.
 //
 // NOT a normal header: permute.cc includes it several times, each time inside its own namespace
-// and with one of TFLAYOUT_PERMUTE_AVX2 / TFLAYOUT_PERMUTE_SSE2 defined (or neither, for the
-// portable scalar build), under a matching `#pragma GCC target` region so that every function
+// and with TFLAYOUT_PERMUTE_SSE2, TFLAYOUT_PERMUTE_AVX2 or TFLAYOUT_PERMUTE_AVX512 (which
+// implies AVX2) defined, or none of them for the portable scalar build, under a matching `#pragma GCC target` region so that every function
 // here is compiled for that instruction set. Hence no include guard; the system headers it needs
 // (<immintrin.h>, <cstdint>, <cstring>, <algorithm>) are included by permute.cc beforehand.
 //
@@ -85,7 +85,85 @@ struct Micro<uint16_t> {
   }
 };
 
-#if defined(TFLAYOUT_PERMUTE_AVX2)
+#if defined(TFLAYOUT_PERMUTE_AVX512)
+
+// K = 64 / sizeof(T): every tile row, in and out, is one whole 64-byte line. The transpose is
+// ShuffleTranspose's perfect shuffle on full 512-bit registers (permutex2var interleaves of
+// 32- or 64-bit lanes).
+template <int N>
+static inline __m512i Interleave(__m512i a, __m512i idx, __m512i b) {
+  if constexpr (N == 16) {
+    return _mm512_permutex2var_epi32(a, idx, b);
+  } else {
+    return _mm512_permutex2var_epi64(a, idx, b);
+  }
+}
+
+template <typename T>
+struct LineMicro {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "32- or 64-bit lanes");
+  static constexpr int K = 64 / sizeof(T);
+  // Loads K rows of one line each from s (row stride ss elements); x[i] = column i.
+  static inline void Load(const T* s, int64_t ss, __m512i* x) {
+    alignas(64) static constexpr int kIdx32[2][16] = {
+        {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23},
+        {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}};
+    alignas(64) static constexpr int64_t kIdx64[2][8] = {{0, 8, 1, 9, 2, 10, 3, 11},
+                                                         {4, 12, 5, 13, 6, 14, 7, 15}};
+    constexpr int kStages = K == 16 ? 4 : 3;
+    const void* lo_p = K == 16 ? static_cast<const void*>(kIdx32[0]) : kIdx64[0];
+    const void* hi_p = K == 16 ? static_cast<const void*>(kIdx32[1]) : kIdx64[1];
+    const __m512i lo = _mm512_load_si512(lo_p);
+    const __m512i hi = _mm512_load_si512(hi_p);
+#pragma GCC unroll 16
+    for (int i = 0; i < K; ++i) x[i] = _mm512_loadu_si512(s + i * ss);
+#pragma GCC unroll 4
+    for (int stage = 0; stage < kStages; ++stage) {
+      __m512i y[K];
+#pragma GCC unroll 16
+      for (int i = 0; i < K / 2; ++i) {
+        y[2 * i] = Interleave<K>(x[i], lo, x[i + K / 2]);
+        y[2 * i + 1] = Interleave<K>(x[i], hi, x[i + K / 2]);
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < K; ++i) x[i] = y[i];
+    }
+  }
+};
+
+template <typename T>
+struct LineTile {
+  static constexpr int K = LineMicro<T>::K;
+  static inline void Tile(const T* s, int64_t ss, T* d, int64_t ds, int nc, bool nt) {
+    __m512i x[K];
+    LineMicro<T>::Load(s, ss, x);
+    if (nc == K && nt) {
+#pragma GCC unroll 16
+      for (int i = 0; i < K; ++i) _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i * ds), x[i]);
+    } else {
+      for (int i = 0; i < nc; ++i) _mm512_storeu_si512(d + i * ds, x[i]);
+    }
+  }
+  // Row i of the transposed tile goes to d[i] (each 64-byte aligned when nt).
+  static inline void TileTo(const T* s, int64_t ss, T* const* d, bool nt) {
+    __m512i x[K];
+    LineMicro<T>::Load(s, ss, x);
+    if (nt) {
+#pragma GCC unroll 16
+      for (int i = 0; i < K; ++i) _mm512_stream_si512(reinterpret_cast<__m512i*>(d[i]), x[i]);
+    } else {
+#pragma GCC unroll 16
+      for (int i = 0; i < K; ++i) _mm512_storeu_si512(d[i], x[i]);
+    }
+  }
+};
+
+template <>
+struct Micro<uint32_t> : LineTile<uint32_t> {};
+template <>
+struct Micro<uint64_t> : LineTile<uint64_t> {};
+
+#elif defined(TFLAYOUT_PERMUTE_AVX2)
 
 template <>
 struct Micro<uint32_t> {
@@ -265,65 +343,125 @@ static inline void CopyRun(unsigned char* d, const unsigned char* s, bool nt) {
   std::memcpy(d, s, kBytes);
 }
 
-// Rows of A handled together: each destination run is kRunBytes long.
-constexpr size_t kRunBytes = 128;
+// Rows of A handled together: each destination run is RunBytes<T>() long (measured: longer runs,
+// i.e. fewer columns per source row visit, pay off for the narrow types).
+template <typename T>
+constexpr size_t RunBytes() {
+  return sizeof(T) <= 2 ? 256 : 128;
+}
 template <typename T>
 constexpr int64_t RowTile() {
-  return std::max<int64_t>(Micro<T>::K, static_cast<int64_t>(kRunBytes / sizeof(T)));
+  return std::max<int64_t>(Micro<T>::K, static_cast<int64_t>(RunBytes<T>() / sizeof(T)));
 }
-// Columns of the flattened (B, S) axis transposed per step through the (16 KiB) L1 buffer.
+// Columns of the flattened (B, S) axis per step: a TA x TC tile is 8 KiB, so the gathered tile
+// and its transpose (16 KiB together) stay in L1.
 template <typename T>
 constexpr int64_t ColTile() {
-  return std::max<int64_t>(Micro<T>::K,
-                           static_cast<int64_t>(16384 / (RowTile<T>() * sizeof(T))));
+  return std::max<int64_t>(Micro<T>::K, static_cast<int64_t>(8192 / (RowTile<T>() * sizeof(T))));
 }
 
-// (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only. Per tile of TA rows, the source is
-// TA contiguous rows of B*S elements: a chunk of TC columns is transposed into an L1 buffer
-// (column j = (b, s) becomes a TA-element run) and each run is copied to dst[s][b][a0...] as
-// whole cache lines (streaming when nt and aligned).
-// One TA-row x TC-column tile: transpose into buf, then copy the runs out.
-template <typename T>
-static inline void RowTileStep(const T* sa, int64_t ss, T* dst, int64_t A, int64_t B, int64_t S,
-                               int64_t a0, int64_t rows, int64_t j0, int64_t cols, T* buf,
-                               const T* s_end, bool run_nt) {
-  constexpr int64_t TA = RowTile<T>();
-  Transpose2D(sa + j0, ss, buf, TA, rows, cols, s_end, false);
-  int64_t b = j0 / S, s = j0 - (j0 / S) * S;
-  const T* run = buf;
-  if (rows == TA) {
-    for (int64_t j = 0; j < cols; ++j, run += TA) {
-      CopyRun<TA * sizeof(T)>(reinterpret_cast<unsigned char*>(dst + (s * B + b) * A + a0),
-                              reinterpret_cast<const unsigned char*>(run), run_nt);
-      if (++s == S) {
-        s = 0;
-        ++b;
-      }
-    }
+// Copies kBytes (a compile-time size) or, when kBytes == 0, n bytes.
+template <size_t kBytes>
+static inline void CopyFixed(void* d, const void* s, size_t n) {
+  if (kBytes) {
+    std::memcpy(d, s, kBytes);
   } else {
-    for (int64_t j = 0; j < cols; ++j, run += TA) {
-      std::memcpy(dst + (s * B + b) * A + a0, run, rows * sizeof(T));
-      if (++s == S) {
-        s = 0;
-        ++b;
-      }
-    }
+    std::memcpy(d, s, n);
   }
 }
 
 // (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only. The source rows a are contiguous runs
-// of B*S elements; tiles of TA rows x TC columns of that flattened (B, S) axis are transposed
-// into an L1 buffer (column j = (b, s) becomes a TA-element run) and each run is copied to
-// dst[s][b][a0...] as whole cache lines (streaming when nt and aligned). Tiles are visited in
-// super-tiles of kSuperRows rows so that the pages touched on both sides stay in the TLB.
+// of B*S elements. Per tile of TA rows x TC columns of that flattened (B, S) axis:
+//   1. gather: the TA row pieces are copied into a contiguous L1 buffer (sequential reads of
+//      whole cache lines; reading the tile straight from the source would keep TA lines of one
+//      L1 set live at once whenever B*S*sizeof(T) is a multiple of 4 KiB, and thrash);
+//   2. transpose in L1 with the micro-kernels (column j = (b, s) becomes a TA-element run);
+//   3. scatter: each run goes to dst[s][b][a0...] as whole cache lines (streaming when nt and
+//      aligned).
+// Tiles are visited in super-tiles of kSuper row tiles, so that the destination runs of one
+// column chunk are >= 512 contiguous bytes, and the next column chunk of the rows is prefetched
+// (into L2: rows a multiple of 4 KiB apart would evict each other from L1) while the current one
+// is processed.
+#if defined(TFLAYOUT_PERMUTE_AVX512)
+// PermuteRows for the whole-line kernels (K * sizeof(T) == 64): no L1 buffers at all. A tile
+// reads K source rows of one line each and writes K whole destination lines, column j = (b, s)
+// of the flattened (B, S) axis going to dst[s][b][a0...a0 + K). Tiles are visited per chunk of
+// kCols columns over a super-tile of kRows rows (destination runs of kRows elements), with the
+// rows' next chunk prefetched. Leftover rows / columns (fewer than K) go element by element.
+template <typename T>
+static void PermuteRowsLines(const T* src, T* dst, int64_t A, int64_t B, int64_t S,
+                             int64_t a_begin, int64_t a_end, bool nt) {
+  using L = LineTile<T>;
+  constexpr int64_t K = L::K;
+  constexpr int64_t kRows = 4 * K;
+  constexpr int64_t kCols = 4 * K;
+  const int64_t ss = B * S;
+  const int64_t a_full = a_begin + (a_end - a_begin) / K * K;
+  const int64_t j_full = ss / K * K;
+  const bool line_nt = nt && reinterpret_cast<uintptr_t>(dst) % 64 == 0 &&
+                       (A * sizeof(T)) % 64 == 0;
+  int64_t off[kCols];  // destination offset of each column of the chunk
+  T* d[K];
+  for (int64_t a_sup = a_begin; a_sup < a_full; a_sup += kRows) {
+    const int64_t a_sup_end = std::min(a_full, a_sup + kRows);
+    for (int64_t j0 = 0; j0 < j_full; j0 += kCols) {
+      const int64_t j_end = std::min(j_full, j0 + kCols);
+      if (j_end < j_full) {
+        for (int64_t a = a_sup; a < a_sup_end; ++a) {
+          const char* q = reinterpret_cast<const char*>(src + a * ss + j_end);
+          for (size_t o = 0; o < kCols * sizeof(T); o += 64) __builtin_prefetch(q + o, 0, 2);
+        }
+      }
+      int64_t b = j0 / S, s = j0 - (j0 / S) * S;
+      for (int64_t j = j0; j < j_end; ++j) {
+        off[j - j0] = (s * B + b) * A;
+        if (++s == S) {
+          s = 0;
+          ++b;
+        }
+      }
+      for (int64_t a0 = a_sup; a0 < a_sup_end; a0 += K) {
+        const bool tile_nt = line_nt && (a0 * sizeof(T)) % 64 == 0;
+        const T* sa = src + a0 * ss;
+        for (int64_t j = j0; j < j_end; j += K) {
+#pragma GCC unroll 16
+          for (int i = 0; i < K; ++i) d[i] = dst + off[j - j0 + i] + a0;
+          L::TileTo(sa + j, ss, d, tile_nt);
+        }
+      }
+    }
+  }
+  // Leftover columns of the full rows, then leftover rows.
+  if (j_full < ss) {
+    for (int64_t j = j_full; j < ss; ++j) {
+      const int64_t b = j / S, s = j - (j / S) * S;
+      T* dj = dst + (s * B + b) * A;
+      for (int64_t a = a_begin; a < a_full; ++a) dj[a] = src[a * ss + j];
+    }
+  }
+  for (int64_t b = 0; b < B && a_full < a_end; ++b) {
+    ScalarTranspose(src + a_full * ss + b * S, ss, dst + b * A + a_full, B * A, a_end - a_full,
+                    S);
+  }
+}
+#endif
+
 template <typename T>
 static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, int64_t a_begin,
                         int64_t a_end, bool nt) {
+#if defined(TFLAYOUT_PERMUTE_AVX512)
+  if constexpr (Micro<T>::K * sizeof(T) == 64) {
+    if (a_end - a_begin >= Micro<T>::K) {
+      PermuteRowsLines(src, dst, A, B, S, a_begin, a_end, nt);
+      return;
+    }
+  }
+#endif
   constexpr int64_t TA = RowTile<T>();
   constexpr int64_t TC = ColTile<T>();
-  constexpr int64_t kSuper = 8;
-  alignas(64) T buf[TA * TC];
-  const T* s_end = src + A * B * S;
+  constexpr int64_t kSuper = std::max<int64_t>(1, 512 / static_cast<int64_t>(TA * sizeof(T)));
+  alignas(64) T in[TA * TC];
+  alignas(64) T out[TC * TA];
   const int64_t ss = B * S;
   const bool run_nt = nt && (A * sizeof(T)) % 64 == 0 &&
                       reinterpret_cast<uintptr_t>(dst) % 64 == 0 && (TA * sizeof(T)) % 64 == 0;
@@ -338,17 +476,49 @@ static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, i
     const int64_t a_sup_end = std::min(a_end, a_sup + kSuper * TA);
     for (int64_t j0 = 0; j0 < ss; j0 += TC) {
       const int64_t cols = std::min(TC, ss - j0);
+      const int64_t b0 = j0 / S, s0 = j0 - (j0 / S) * S;
       for (int64_t a0 = a_sup; a0 < a_sup_end; a0 += TA) {
         const int64_t rows = std::min(TA, a_sup_end - a0);
-        const T* sa = src + a0 * ss;
-        if (j0 + TC < ss) {  // this tile's rows, next column chunk
+        const T* sa = src + a0 * ss + j0;
+        // 1. gather, prefetching the same rows' next column chunk.
+        const bool more = j0 + TC < ss;
+        if (cols == TC) {
           for (int64_t r = 0; r < rows; ++r) {
-            const char* q = reinterpret_cast<const char*>(sa + r * ss + j0 + TC);
-            for (size_t o = 0; o < TC * sizeof(T); o += 64) __builtin_prefetch(q + o);
+            if (more) {
+              const char* q = reinterpret_cast<const char*>(sa + r * ss + TC);
+              for (size_t o = 0; o < TC * sizeof(T); o += 64) __builtin_prefetch(q + o, 0, 2);
+            }
+            CopyFixed<TC * sizeof(T)>(in + r * TC, sa + r * ss, 0);
+          }
+        } else {
+          for (int64_t r = 0; r < rows; ++r) {
+            CopyFixed<0>(in + r * TC, sa + r * ss, static_cast<size_t>(cols) * sizeof(T));
           }
         }
-        RowTileStep(sa, ss, dst, A, B, S, a0, rows, j0, cols, buf, s_end,
-                    run_nt && (a0 * sizeof(T)) % 64 == 0);
+        // 2. transpose in L1 (a partial column block may read the whole buffer row).
+        Transpose2D(in, TC, out, TA, rows, cols, in + TA * TC, false);
+        // 3. scatter the runs.
+        int64_t b = b0, s = s0;
+        const T* run = out;
+        if (rows == TA) {
+          const bool tile_nt = run_nt && (a0 * sizeof(T)) % 64 == 0;
+          for (int64_t j = 0; j < cols; ++j, run += TA) {
+            CopyRun<TA * sizeof(T)>(reinterpret_cast<unsigned char*>(dst + (s * B + b) * A + a0),
+                                    reinterpret_cast<const unsigned char*>(run), tile_nt);
+            if (++s == S) {
+              s = 0;
+              ++b;
+            }
+          }
+        } else {
+          for (int64_t j = 0; j < cols; ++j, run += TA) {
+            std::memcpy(dst + (s * B + b) * A + a0, run, rows * sizeof(T));
+            if (++s == S) {
+              s = 0;
+              ++b;
+            }
+          }
+        }
       }
     }
   }
