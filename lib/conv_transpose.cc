@@ -189,8 +189,11 @@ void RemoveAttribute(onnx::NodeProto& node, const std::string& name) {
   }
 }
 
-void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
-                      absl::Span<const int64_t> values) {
+namespace {
+
+// The attribute `name` of the node, cleared and typed; added when missing.
+onnx::AttributeProto& ResetAttribute(onnx::NodeProto& node, const std::string& name,
+                                     onnx::AttributeProto::AttributeType type) {
   onnx::AttributeProto* attr = nullptr;
   for (onnx::AttributeProto& a : *node.mutable_attribute()) {
     if (a.name() == name) attr = &a;
@@ -198,20 +201,20 @@ void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
   if (attr == nullptr) attr = node.add_attribute();
   attr->Clear();
   attr->set_name(name);
-  attr->set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) attr->add_ints(v);
+  attr->set_type(type);
+  return *attr;
+}
+
+}  // namespace
+
+void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
+                      absl::Span<const int64_t> values) {
+  onnx::AttributeProto& attr = ResetAttribute(node, name, onnx::AttributeProto::INTS);
+  for (int64_t v : values) attr.add_ints(v);
 }
 
 void SetIntAttribute(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  onnx::AttributeProto* attr = nullptr;
-  for (onnx::AttributeProto& a : *node.mutable_attribute()) {
-    if (a.name() == name) attr = &a;
-  }
-  if (attr == nullptr) attr = node.add_attribute();
-  attr->Clear();
-  attr->set_name(name);
-  attr->set_type(onnx::AttributeProto::INT);
-  attr->set_i(value);
+  ResetAttribute(node, name, onnx::AttributeProto::INT).set_i(value);
 }
 
 void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {

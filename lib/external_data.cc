@@ -20,7 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/conv_transpose.h"
+#include "lib/file_util.h"
 #include "lib/graph_view.h"
+#include "lib/model_io.h"
 #include "lib/status.h"
 #include "lib/tensor.h"
 
@@ -32,86 +34,6 @@ using onnx::TensorProto;
 
 constexpr size_t kChunkBytes = size_t{4} << 20;
 constexpr int64_t kAlign = 64;  // as SaveModel: aligned payloads allow typed access via mmap
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  const int err = errno;
-  const std::string message = absl::StrCat(path, ": ", what, ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(message);
-  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(message);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
-  return absl::UnavailableError(message);
-}
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-std::string DirOf(const std::string& path) {
-  const fs::path p(path);
-  return p.has_parent_path() ? p.parent_path().string() : std::string(".");
-}
-
-void SyncDir(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() >= 0) ::fsync(fd.get());
-}
-
-absl::Status WriteAll(int fd, const void* data, size_t size, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, std::min<size_t>(size, size_t{1} << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write failed", path);
-    }
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PreadAll(int fd, void* data, size_t size, int64_t offset, const std::string& path) {
-  char* p = static_cast<char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::pread(fd, p, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("read failed", path);
-    if (n == 0) return absl::OutOfRangeError(absl::StrCat(path, ": unexpected end of file"));
-    p += n;
-    offset += n;
-    size -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PwriteAll(int fd, const void* data, size_t size, int64_t offset,
-                       const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("write failed", path);
-    p += n;
-    offset += n;
-    size -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
 
 // A heap-free buffer: anonymous pages returned to the system when it goes, so a rewritten
 // tensor's memory does not linger in malloc's arenas and peak RSS stays one tensor.
@@ -211,7 +133,7 @@ uint64_t HashBytes(absl::string_view bytes) {
 }
 
 absl::StatusOr<std::pair<int64_t, uint64_t>> HashFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError("cannot open", path);
   std::string buf(kChunkBytes, '\0');
   Hasher h;
@@ -252,92 +174,6 @@ absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, in
   return absl::OkStatus();
 }
 
-// A file written under a temporary name beside its destination, renamed there by Commit().
-class TempFile {
- public:
-  static absl::StatusOr<std::unique_ptr<TempFile>> Create(const std::string& path) {
-    const fs::path target(path);
-    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-    const int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) return ErrnoError("cannot create output file", path);
-    ::fchmod(fd, 0644);
-    auto file = std::unique_ptr<TempFile>(new TempFile);
-    file->path_ = path;
-    file->tmp_ = tmpl;
-    file->fd_ = Fd(fd);
-    return file;
-  }
-  ~TempFile() {
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  int fd() const { return fd_.get(); }
-  const std::string& path() const { return path_; }
-  absl::Status Commit() {
-    if (::fsync(fd_.get()) != 0) return ErrnoError("fsync failed", path_);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) return ErrnoError("rename failed", path_);
-    committed_ = true;
-    SyncDir(DirOf(path_));
-    return absl::OkStatus();
-  }
-
- private:
-  TempFile() = default;
-  std::string path_, tmp_;
-  Fd fd_;
-  bool committed_ = false;
-};
-
-struct ExternalRef {
-  std::string location;
-  int64_t offset = 0;
-  int64_t length = -1;
-};
-
-absl::StatusOr<ExternalRef> ParseRef(const TensorProto& tensor) {
-  ExternalRef ref;
-  for (const onnx::StringStringEntryProto& kv : tensor.external_data()) {
-    auto parse_int = [&](int64_t* out) -> absl::Status {
-      char* end = nullptr;
-      errno = 0;
-      const long long v = std::strtoll(kv.value().c_str(), &end, 10);
-      if (kv.value().empty() || *end != '\0' || errno != 0 || v < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", tensor.name(), "': external data ", kv.key(), " '", kv.value(),
-            "' is not a non-negative integer"));
-      }
-      *out = v;
-      return absl::OkStatus();
-    };
-    if (kv.key() == "location") {
-      ref.location = kv.value();
-    } else if (kv.key() == "offset") {
-      TFL_RETURN_IF_ERROR(parse_int(&ref.offset));
-    } else if (kv.key() == "length") {
-      TFL_RETURN_IF_ERROR(parse_int(&ref.length));
-    }
-  }
-  if (ref.location.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
-  }
-  return ref;
-}
-
-void SetExternalEntries(TensorProto& t, const std::string& location, int64_t offset,
-                        int64_t length) {
-  t.clear_external_data();
-  t.set_data_location(TensorProto::EXTERNAL);
-  auto add = [&](const char* key, std::string value) {
-    auto* kv = t.add_external_data();
-    kv->set_key(key);
-    kv->set_value(std::move(value));
-  };
-  add("location", location);
-  add("offset", std::to_string(offset));
-  add("length", std::to_string(length));
-}
-
 std::atomic<int64_t> g_crash_steps{0};
 
 }  // namespace
@@ -361,7 +197,7 @@ absl::StatusOr<ExternalRegion> ResolveExternalRegion(const TensorProto& tensor,
     return absl::InvalidArgumentError(
         absl::StrCat(label, " uses external data but the model has no folder to resolve it"));
   }
-  TFL_ASSIGN_OR_RETURN(ExternalRef ref, ParseRef(tensor));
+  TFL_ASSIGN_OR_RETURN(ExternalRef ref, ParseExternalRef(tensor));
   auto path_or = ResolveExternalLocation(base_dir, ref.location);
   if (!path_or.ok()) return WithContext(path_or.status(), label);
   TFL_ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(tensor));
@@ -404,7 +240,7 @@ absl::StatusOr<ExternalRegion> ResolveExternalRegion(const TensorProto& tensor,
 }
 
 absl::Status LoadExternalRegion(TensorProto& tensor, const ExternalRegion& region) {
-  Fd fd(::open(region.path.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor fd(::open(region.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError("cannot open external data", region.path);
   std::string bytes(static_cast<size_t>(region.length), '\0');
   TFL_RETURN_IF_ERROR(PreadAll(fd.get(), bytes.data(), bytes.size(), region.offset, region.path));
@@ -512,11 +348,11 @@ absl::Status ExternalDataStore::ApplyScheduled(const ExternalRegion& region,
 
 absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& store,
                            const std::string& path, const SaveOptions& options) {
-  std::map<std::string, Fd> inputs;  // data files by canonical path
+  std::map<std::string, FileDescriptor> inputs;  // data files by canonical path
   auto input_fd = [&](const std::string& p) -> absl::StatusOr<int> {
     auto it = inputs.find(p);
     if (it == inputs.end()) {
-      Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+      FileDescriptor fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
       if (fd.get() < 0) return ErrnoError("cannot open external data", p);
       it = inputs.emplace(p, std::move(fd)).first;
     }
@@ -567,7 +403,7 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
       }
     }
   }
-  TFL_ASSIGN_OR_RETURN(std::unique_ptr<TempFile> data, TempFile::Create(data_path));
+  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> data, AtomicFile::Create(data_path));
   int64_t offset = 0;
   // The same walk, order, threshold and alignment as SaveModel's externalization.
   TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
@@ -602,7 +438,7 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     }
     SetRawData(t, std::string());  // clears typed fields, as a full load does
     t.clear_raw_data();
-    SetExternalEntries(t, data_name, padded, length);
+    SetExternalDataEntries(t, data_name, padded, length);
     offset = padded + length;
     return absl::OkStatus();
   }));
@@ -662,12 +498,12 @@ class InPlaceRewrite::Journal {
     PutU32(header, static_cast<uint32_t>(fingerprint.size()));
     header += fingerprint;
     PutU64(header, HashBytes(header));
-    TFL_ASSIGN_OR_RETURN(std::unique_ptr<TempFile> tmp, TempFile::Create(path));
+    TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> tmp, AtomicFile::Create(path));
     TFL_RETURN_IF_ERROR(WriteAll(tmp->fd(), header.data(), header.size(), path));
     TFL_RETURN_IF_ERROR(tmp->Commit());
     auto j = std::unique_ptr<Journal>(new Journal);
     j->path_ = path;
-    j->fd_ = Fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    j->fd_ = FileDescriptor(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     if (j->fd_.get() < 0) return ErrnoError("cannot open journal", path);
     j->end_ = static_cast<int64_t>(header.size());
     j->model_size_ = model_size;
@@ -681,7 +517,7 @@ class InPlaceRewrite::Journal {
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path) {
     auto j = std::unique_ptr<Journal>(new Journal);
     j->path_ = path;
-    j->fd_ = Fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    j->fd_ = FileDescriptor(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     if (j->fd_.get() < 0) return ErrnoError("cannot open journal", path);
     struct stat st {};
     if (::fstat(j->fd_.get(), &st) != 0) return ErrnoError("cannot stat journal", path);
@@ -802,7 +638,7 @@ class InPlaceRewrite::Journal {
   // Puts a pending tensor's saved bytes back into its data file.
   absl::Status RollBack(const Pending pending) {
     const Pending& p = pending;
-    Fd data(::open(p.region.path.c_str(), O_RDWR | O_CLOEXEC));
+    FileDescriptor data(::open(p.region.path.c_str(), O_RDWR | O_CLOEXEC));
     if (data.get() < 0) return ErrnoError("cannot open external data", p.region.path);
     struct stat st {};
     if (::fstat(data.get(), &st) != 0 || p.region.offset + p.region.length > st.st_size) {
@@ -891,7 +727,7 @@ class InPlaceRewrite::Journal {
   }
 
   absl::Status Remove() {
-    fd_ = Fd();
+    fd_ = FileDescriptor();
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
       return ErrnoError("cannot remove journal", path_);
     }
@@ -902,7 +738,7 @@ class InPlaceRewrite::Journal {
  private:
   Journal() = default;
   std::string path_;
-  Fd fd_;
+  FileDescriptor fd_;
   int64_t end_ = 0;
   bool torn_ = false;
   int64_t model_size_ = 0;
@@ -1002,12 +838,12 @@ absl::Status InPlaceRewrite::Finish(const ExternalDataStore& store, onnx::ModelP
                                                    model_id.second, fingerprint_));
     InPlaceCrashPoint();
   }
-  std::map<std::string, Fd> files;
+  std::map<std::string, FileDescriptor> files;
   const long page = ::sysconf(_SC_PAGESIZE);
   for (const ExternalRegion& region : todo) {
     auto it = files.find(region.path);
     if (it == files.end()) {
-      Fd fd(::open(region.path.c_str(), O_RDWR | O_CLOEXEC));
+      FileDescriptor fd(::open(region.path.c_str(), O_RDWR | O_CLOEXEC));
       if (fd.get() < 0) return ErrnoError("cannot open external data for writing", region.path);
       it = files.emplace(region.path, std::move(fd)).first;
     }

@@ -19,6 +19,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "lib/file_util.h"
 #include "lib/graph_view.h"
 #include "lib/status.h"
 #include "lib/tensor.h"
@@ -28,113 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using onnx::TensorProto;
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  const int err = errno;
-  const std::string message = absl::StrCat(path, ": ", what, ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(message);
-  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(message);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
-  return absl::UnavailableError(message);
-}
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() { if (fd_ >= 0) ::close(fd_); }
-  int get() const { return fd_; }
-  int release() { int fd = fd_; fd_ = -1; return fd; }
-
- private:
-  int fd_;
-};
-
-// A file written under a temporary name in the destination folder; Commit() makes it appear
-// under its real name in one rename. Destroying it uncommitted removes the temporary file.
-class AtomicFile {
- public:
-  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& path) {
-    const fs::path target(path);
-    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-    const int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) return ErrnoError("cannot create output file", path);
-    ::fchmod(fd, 0644);
-    return std::unique_ptr<AtomicFile>(new AtomicFile(path, tmpl, fd));
-  }
-  ~AtomicFile() {
-    if (!committed_) ::unlink(tmp_path_.c_str());
-  }
-  int fd() const { return fd_.get(); }
-  const std::string& path() const { return path_; }
-
-  absl::Status WriteAll(const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const ssize_t n = ::write(fd_.get(), p, std::min<size_t>(size, size_t{1} << 30));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError("write failed", path_);
-      }
-      p += n;
-      size -= static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Commit() {
-    if (::fsync(fd_.get()) != 0) return ErrnoError("fsync failed", path_);
-    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return ErrnoError("rename failed", path_);
-    committed_ = true;
-    return absl::OkStatus();
-  }
-
- private:
-  AtomicFile(std::string path, std::string tmp, int fd)
-      : path_(std::move(path)), tmp_path_(std::move(tmp)), fd_(fd) {}
-  std::string path_;
-  std::string tmp_path_;
-  FileDescriptor fd_;
-  bool committed_ = false;
-};
-
-struct ExternalRef {
-  std::string location;
-  int64_t offset = 0;
-  int64_t length = -1;  // -1: to the end of the file
-};
-
-absl::StatusOr<ExternalRef> ParseExternalRef(const TensorProto& tensor) {
-  ExternalRef ref;
-  for (const onnx::StringStringEntryProto& kv : tensor.external_data()) {
-    auto parse_int = [&](int64_t* out) -> absl::Status {
-      char* end = nullptr;
-      errno = 0;
-      const long long v = std::strtoll(kv.value().c_str(), &end, 10);
-      if (kv.value().empty() || *end != '\0' || errno != 0 || v < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", tensor.name(), "': external data ", kv.key(), " '", kv.value(),
-            "' is not a non-negative integer"));
-      }
-      *out = v;
-      return absl::OkStatus();
-    };
-    if (kv.key() == "location") {
-      ref.location = kv.value();
-    } else if (kv.key() == "offset") {
-      TFL_RETURN_IF_ERROR(parse_int(&ref.offset));
-    } else if (kv.key() == "length") {
-      TFL_RETURN_IF_ERROR(parse_int(&ref.length));
-    }
-  }
-  if (ref.location.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
-  }
-  return ref;
-}
 
 absl::Status LoadExternalTensor(TensorProto& tensor, const std::string& base_dir,
                                 std::vector<std::string>& files_read) {
@@ -345,12 +239,52 @@ bool ParseWithLimits(google::protobuf::io::ZeroCopyInputStream* stream,
   return model.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
 }
 
-std::string DirOf(const std::string& path) {
-  const fs::path p(path);
-  return p.has_parent_path() ? p.parent_path().string() : std::string(".");
-}
 
 }  // namespace
+
+absl::StatusOr<ExternalRef> ParseExternalRef(const TensorProto& tensor) {
+  ExternalRef ref;
+  for (const onnx::StringStringEntryProto& kv : tensor.external_data()) {
+    auto parse_int = [&](int64_t* out) -> absl::Status {
+      char* end = nullptr;
+      errno = 0;
+      const long long v = std::strtoll(kv.value().c_str(), &end, 10);
+      if (kv.value().empty() || *end != '\0' || errno != 0 || v < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", tensor.name(), "': external data ", kv.key(), " '", kv.value(),
+            "' is not a non-negative integer"));
+      }
+      *out = v;
+      return absl::OkStatus();
+    };
+    if (kv.key() == "location") {
+      ref.location = kv.value();
+    } else if (kv.key() == "offset") {
+      TFL_RETURN_IF_ERROR(parse_int(&ref.offset));
+    } else if (kv.key() == "length") {
+      TFL_RETURN_IF_ERROR(parse_int(&ref.length));
+    }
+  }
+  if (ref.location.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
+  }
+  return ref;
+}
+
+void SetExternalDataEntries(TensorProto& tensor, const std::string& location, int64_t offset,
+                            int64_t length) {
+  tensor.clear_external_data();
+  tensor.set_data_location(TensorProto::EXTERNAL);
+  auto add = [&](const char* key, std::string value) {
+    auto* kv = tensor.add_external_data();
+    kv->set_key(key);
+    kv->set_value(std::move(value));
+  };
+  add("location", location);
+  add("offset", std::to_string(offset));
+  add("length", std::to_string(length));
+}
 
 std::string CanonicalPath(const std::string& path) {
   std::error_code ec;
@@ -477,15 +411,7 @@ class Externalizer {
       const int64_t length = static_cast<int64_t>(t.raw_data().size());
       moved_.emplace_back(&t, std::move(*t.mutable_raw_data()));
       t.clear_raw_data();
-      t.set_data_location(TensorProto::EXTERNAL);
-      auto add = [&](const char* key, std::string value) {
-        auto* kv = t.add_external_data();
-        kv->set_key(key);
-        kv->set_value(std::move(value));
-      };
-      add("location", location);
-      add("offset", std::to_string(padded));
-      add("length", std::to_string(length));
+      SetExternalDataEntries(t, location, padded, length);
       offset = padded + length;
       return absl::OkStatus();
     });

@@ -44,6 +44,21 @@ absl::StatusOr<LoadedModel> ParseModel(absl::string_view bytes, const std::strin
                                        const std::string& display_name,
                                        const LoadOptions& options = {});
 
+// A tensor's external-data reference (TensorProto.external_data entries).
+struct ExternalRef {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;  // -1: to the end of the file
+};
+
+// Parses location/offset/length, refusing a missing location and values that are not
+// non-negative integers. The location is not validated here (ResolveExternalLocation does).
+absl::StatusOr<ExternalRef> ParseExternalRef(const onnx::TensorProto& tensor);
+
+// Points the tensor at `length` bytes at `offset` of `location` (data_location = EXTERNAL).
+void SetExternalDataEntries(onnx::TensorProto& tensor, const std::string& location,
+                            int64_t offset, int64_t length);
+
 // Validates an external-data location and returns the canonical path it names.
 absl::StatusOr<std::string> ResolveExternalLocation(const std::string& base_dir,
                                                     const std::string& location);

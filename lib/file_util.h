@@ -1,0 +1,70 @@
+// POSIX file helpers shared by model I/O and the external-data store: errno as absl::Status
+// (naming the path), an owning file descriptor, whole-buffer reads and writes, and a file that
+// appears at its destination only when complete.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tflayout {
+
+// "<path>: <what>: <strerror(errno)>", with a code that tells missing, forbidden and full apart.
+absl::Status ErrnoError(absl::string_view what, const std::string& path);
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor();
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// The folder holding `path` ("." for a bare file name).
+std::string DirOf(const std::string& path);
+// fsyncs a folder so that a rename inside it is durable; best effort.
+void SyncDir(const std::string& dir);
+
+absl::Status WriteAll(int fd, const void* data, size_t size, const std::string& path);
+absl::Status PreadAll(int fd, void* data, size_t size, int64_t offset, const std::string& path);
+absl::Status PwriteAll(int fd, const void* data, size_t size, int64_t offset,
+                       const std::string& path);
+
+// A file written under a hidden temporary name beside its destination
+// (".NAME.tmp.XXXXXX"); Commit() fsyncs it and renames it into place. Destroyed uncommitted,
+// it removes the temporary file: an output is complete or absent.
+class AtomicFile {
+ public:
+  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& path);
+  ~AtomicFile();
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+  absl::Status WriteAll(const void* data, size_t size) {
+    return tflayout::WriteAll(fd_.get(), data, size, path_);
+  }
+  absl::Status Commit();
+
+ private:
+  AtomicFile(std::string path, std::string tmp, int fd)
+      : path_(std::move(path)), tmp_path_(std::move(tmp)), fd_(fd) {}
+  std::string path_;
+  std::string tmp_path_;
+  FileDescriptor fd_;
+  bool committed_ = false;
+};
+
+}  // namespace tflayout
