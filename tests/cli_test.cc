@@ -112,6 +112,31 @@ TEST(Cli, ReportFileDescribesTheRun) {
   EXPECT_THAT(report, HasSubstr("\"seconds\""));
 }
 
+// On a terminal, a model over 64 MiB gets progress lines; piped output stays clean.
+TEST(Cli, ProgressOnATerminalForLargeModels) {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1)";
+  const std::string dir = testing::MakeTempDir();
+  testing::ConvTransposeSpec spec;
+  spec.in_channels = 512;
+  spec.out_channels = 512;
+  spec.kernel = {8, 8};  // 512*512*64 floats = 64 MiB, plus the graph
+  testing::WriteFile(dir + "/big.onnx", testing::MakeConvTransposeModel(spec).SerializeAsString());
+  const std::string command = std::string("script -qec \"'") + TFLAYOUT_OPT_PATH + "' '" + dir +
+                              "/big.onnx' -o '" + dir + "/out.onnx'\" /dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  ASSERT_EQ(::pclose(pipe), 0) << output;
+  EXPECT_THAT(output, HasSubstr("[tflayout-opt] loading"));
+  EXPECT_THAT(output, HasSubstr("[tflayout-opt] running passes"));
+  auto piped = RunOpt({dir + "/big.onnx", "-o", dir + "/out2.onnx"});
+  ASSERT_EQ(piped.exit_code, 0) << piped.output;
+  EXPECT_THAT(piped.output, ::testing::Not(HasSubstr("[tflayout-opt]")));
+}
+
 TEST(Cli, CustomOpFormOnEveryBundledModel) {
   for (const char* name : {"dcgan_generator", "vocoder_upsampler_1d", "decoder_3d",
                            "grouped_deconv", "unet_decoder"}) {
