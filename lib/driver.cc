@@ -260,6 +260,48 @@ class Progress {
   bool enabled_ = false;
 };
 
+// Loads the input. External data stays on disk (in `store`) for --in-place and for
+// file-to-file runs that keep it external: the pipeline sees the tensors' references and the
+// bytes move tensor by tensor. Models whose tensors share bytes fall back to a full load
+// (refused with --in-place, which could not rewrite one without the other).
+absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
+                                      std::unique_ptr<ExternalDataStore>& store) {
+  const bool stream = flags.in_place ||
+                      (!flags.no_stream && flags.input != "-" && flags.output != "-" &&
+                       flags.external_data != "never");
+  if (!stream) return ReadInput(flags.input);
+  absl::StatusOr<LoadedModel> loaded =
+      LoadModel(flags.input, LoadOptions{/*load_external_data=*/false});
+  if (!loaded.ok()) return loaded;
+  auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
+  if (!created.ok()) return WithContext(created.status(), flags.input);
+  if ((*created)->has_overlaps()) {
+    if (!flags.in_place) return ReadInput(flags.input);
+    return absl::FailedPreconditionError(absl::StrCat(
+        flags.input, ": ", (*created)->overlap_message(),
+        "; --in-place cannot rewrite one without the other"));
+  }
+  if (absl::Status st = (*created)->PreloadTensorsPassesRead(loaded->model); !st.ok()) {
+    return WithContext(st, flags.input);
+  }
+  store = *std::move(created);
+  return loaded;
+}
+
+// MLIR-style "===- pass timing and statistics -===" table.
+void PrintPassTable(const Flags& flags, const PipelineResult& result, std::ostream& os) {
+  os << "===- pass " << (flags.timing ? "timing" : "")
+     << (flags.timing && flags.statistics ? " and " : "") << (flags.statistics ? "statistics" : "")
+     << " -===\n";
+  for (const PassRun& run : result.passes) {
+    os << "  " << run.name;
+    if (flags.timing) os << absl::StrFormat("  %.6f s", run.seconds);
+    os << "\n";
+    if (!flags.statistics) continue;
+    for (const auto& [key, value] : run.statistics) os << "    " << key << " = " << value << "\n";
+  }
+}
+
 }  // namespace
 
 int OptMain(int argc, char** argv) {
@@ -346,34 +388,9 @@ int OptMain(int argc, char** argv) {
       return kExitOk;
     }
   }
-  const bool stream = flags.in_place ||
-                      (!flags.no_stream && flags.input != "-" && flags.output != "-" &&
-                       flags.external_data != "never");
   std::unique_ptr<ExternalDataStore> store;
   progress.Step("loading " + flags.input);
-  absl::StatusOr<LoadedModel> loaded =
-      stream ? LoadModel(flags.input, LoadOptions{/*load_external_data=*/false})
-             : ReadInput(flags.input);
-  if (loaded.ok() && stream) {
-    auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
-    absl::Status st = created.status();
-    if (st.ok() && (*created)->has_overlaps()) {
-      if (flags.in_place) {
-        st = absl::FailedPreconditionError(absl::StrCat(
-            (*created)->overlap_message(), "; --in-place cannot rewrite one without the other"));
-      } else {
-        created = nullptr;  // fall back to a full load below
-      }
-    }
-    if (st.ok() && *created != nullptr) st = (*created)->PreloadTensorsPassesRead(loaded->model);
-    if (!st.ok()) {
-      loaded = WithContext(st, flags.input);
-    } else if (*created == nullptr) {
-      loaded = ReadInput(flags.input);
-    } else {
-      store = *std::move(created);
-    }
-  }
+  absl::StatusOr<LoadedModel> loaded = LoadInput(flags, store);
   if (!loaded.ok()) {
     std::cerr << "tflayout-opt: " << loaded.status().message() << "\n";
     return kExitInput;
@@ -413,20 +430,7 @@ int OptMain(int argc, char** argv) {
     }
   }
   if (!flags.quiet) PrintSummary(flags, *result, std::cerr);
-  if (flags.statistics || flags.timing) {
-    std::cerr << "===- pass " << (flags.timing ? "timing" : "") << (flags.timing && flags.statistics ? " and " : "")
-              << (flags.statistics ? "statistics" : "") << " -===\n";
-    for (const PassRun& run : result->passes) {
-      std::cerr << "  " << run.name;
-      if (flags.timing) std::cerr << absl::StrFormat("  %.6f s", run.seconds);
-      std::cerr << "\n";
-      if (flags.statistics) {
-        for (const auto& [key, value] : run.statistics) {
-          std::cerr << "    " << key << " = " << value << "\n";
-        }
-      }
-    }
-  }
+  if (flags.statistics || flags.timing) PrintPassTable(flags, *result, std::cerr);
   return kExitOk;
 }
 
