@@ -569,10 +569,13 @@ absl::Status CheckShape(size_t element_size, int64_t a, int64_t b, int64_t s) {
   return absl::OkStatus();
 }
 
-Ctx MakeCtx(size_t element_size, const PermuteOptions& options) {
+// `pointers` ORs the caller's buffer addresses: the typed kernels need elements aligned to
+// their size (a memory map of an external tensor at an odd file offset is not), so misaligned
+// buffers take the generic byte-wise path instead of dereferencing misaligned T*.
+Ctx MakeCtx(size_t element_size, const PermuteOptions& options, uintptr_t pointers) {
   Ctx c;
   c.es = element_size;
-  c.size_index = SizeIndex(element_size);
+  c.size_index = pointers % element_size == 0 ? SizeIndex(element_size) : -1;
   c.threads = std::max(1, options.num_threads);
   c.scratch = std::max(options.max_scratch_bytes, kMinPermuteScratchBytes);
   c.nt_auto = options.streaming_stores == PermuteOptions::Streaming::kAuto;
@@ -589,7 +592,8 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
                                        int64_t a, int64_t b, int64_t s,
                                        const PermuteOptions& options) {
   if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
-  const Ctx c = MakeCtx(element_size, options);
+  const Ctx c = MakeCtx(element_size, options,
+                       reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst));
   OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads);
   return absl::OkStatus();
 }
@@ -597,7 +601,7 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
 absl::Status PermuteABSToSBA(void* data, size_t element_size, int64_t a, int64_t b, int64_t s,
                              const PermuteOptions& options) {
   if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
-  const Ctx c = MakeCtx(element_size, options);
+  const Ctx c = MakeCtx(element_size, options, reinterpret_cast<uintptr_t>(data));
   try {
     InPlace(c, static_cast<u8*>(data), a, b, s);
   } catch (const std::bad_alloc&) {
