@@ -123,15 +123,10 @@ TEST(Cli, ProgressOnATerminalForLargeModels) {
   testing::WriteFile(dir + "/big.onnx", testing::MakeConvTransposeModel(spec).SerializeAsString());
   const std::string command = std::string("script -qec \"'") + TFLAYOUT_OPT_PATH + "' '" + dir +
                               "/big.onnx' -o '" + dir + "/out.onnx'\" /dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  ASSERT_EQ(::pclose(pipe), 0) << output;
-  EXPECT_THAT(output, HasSubstr("[tflayout-opt] loading"));
-  EXPECT_THAT(output, HasSubstr("[tflayout-opt] running passes"));
+  const testing::CommandResult terminal = testing::RunShell(command);
+  ASSERT_EQ(terminal.exit_code, 0) << terminal.output;
+  EXPECT_THAT(terminal.output, HasSubstr("[tflayout-opt] loading"));
+  EXPECT_THAT(terminal.output, HasSubstr("[tflayout-opt] running passes"));
   auto piped = RunOpt({dir + "/big.onnx", "-o", dir + "/out2.onnx"});
   ASSERT_EQ(piped.exit_code, 0) << piped.output;
   EXPECT_THAT(piped.output, ::testing::Not(HasSubstr("[tflayout-opt]")));

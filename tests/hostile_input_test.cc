@@ -717,16 +717,10 @@ TEST_F(HostileInputTest, ExternalDataFromStdinIsRejected) {
   Guard guard(InputFiles());
   const std::string command = absl::StrCat("'", TFLAYOUT_OPT_PATH, "' - -o '", out_, "' < '", in_,
                                            "' 2>&1");
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  EXPECT_EQ(WEXITSTATUS(status), kExitInput) << output;
-  EXPECT_THAT(output, HasSubstr("<stdin>"));
-  EXPECT_THAT(output, HasSubstr("tensor 'W'"));
+  const CommandResult r = testing::RunShell(command);
+  EXPECT_EQ(r.exit_code, kExitInput) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("<stdin>"));
+  EXPECT_THAT(r.output, HasSubstr("tensor 'W'"));
   guard.ExpectUnchanged();
   EXPECT_TRUE(ListDir(out_dir_).empty());
 }

@@ -237,7 +237,10 @@ CommandResult RunOpt(const std::vector<std::string>& args) {
     for (char c : arg) quoted += (c == '\'') ? std::string("'\\''") : std::string(1, c);
     command += " '" + quoted + "'";
   }
-  command += " 2>&1";
+  return RunShell(command + " 2>&1");
+}
+
+CommandResult RunShell(const std::string& command) {
   CommandResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return result;

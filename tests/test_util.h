@@ -56,6 +56,8 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+// Runs a shell command, capturing stdout (append 2>&1 for stderr too).
+CommandResult RunShell(const std::string& command);
 // Runs tflayout-opt with the given arguments (shell-quoted by this function).
 CommandResult RunOpt(const std::vector<std::string>& args);
 
