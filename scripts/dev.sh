@@ -31,10 +31,16 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Configures and builds quietly; the full log is $dir/build.log, its tail is shown on failure.
 build_cpp() {
   local dir=$1; shift
-  cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+  mkdir -p "$dir"
+  if ! { cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+         cmake --build "$dir" -j "$jobs"; } >"$dir/build.log" 2>&1; then
+    tail -n 60 "$dir/build.log" >&2
+    say "build failed (full log: $dir/build.log)"
+    return 1
+  fi
 }
 
 setup() {
