@@ -375,6 +375,124 @@ uint64_t NextZeroBit(const uint64_t* bits, uint64_t words, uint64_t from) {
   return (w << 6) + static_cast<uint64_t>(__builtin_ctzll(x));
 }
 
+// All the cycles of a block permutation as one stream of moves, with prefetches running a fixed
+// distance ahead in the stream, across cycle boundaries: most cycles are short (transposing
+// 2^k x 2^m blocks gives cycles of at most k + m), so prefetching along one cycle at a time leaves
+// each cycle's first misses exposed, one after the other. A producer walks the block indices
+// ahead of the moves (and marks them visited when `mark`); the moves follow through a small ring.
+// Leaders are the zero bits in [begin, end). Requires len == blk <= the tmp buffer.
+class CycleStream {
+ public:
+  static constexpr int kRing = 64;  // entries; the queue is kRing * 8 bytes on the stack
+
+  CycleStream(const CycleWalker& w, uint64_t* bits, uint64_t words, uint64_t begin, uint64_t end,
+              bool mark)
+      : w_(w), bits_(bits), words_(words), from_(begin), end_(end), mark_(mark) {}
+
+  // Next block index of the stream; `start` marks the first block (the leader) of a cycle.
+  bool Next(uint64_t& idx, bool& start) {
+    if (in_cycle_) {
+      const uint64_t j = w_.SourceOf(cur_);
+      if (j != leader_) {
+        cur_ = j;
+        if (mark_) bits_[j >> 6] |= uint64_t{1} << (j & 63);
+        idx = j;
+        start = false;
+        return true;
+      }
+      in_cycle_ = false;
+    }
+    for (;;) {
+      const uint64_t l = NextZeroBit(bits_, words_, from_);
+      if (l >= end_) return false;
+      from_ = l + 1;
+      if (mark_) bits_[l >> 6] |= uint64_t{1} << (l & 63);
+      if (w_.SourceOf(l) == l) continue;
+      leader_ = cur_ = l;
+      in_cycle_ = true;
+      idx = l;
+      start = true;
+      return true;
+    }
+  }
+
+ private:
+  const CycleWalker& w_;
+  uint64_t* bits_;
+  uint64_t words_, from_, end_;
+  bool mark_;
+  bool in_cycle_ = false;
+  uint64_t leader_ = 0, cur_ = 0;
+};
+
+// Runs the moves of every cycle whose leader is a zero bit in [begin, end). kLen > 0: blk == kLen.
+template <size_t kLen>
+void StreamCycles(const CycleWalker& w, u8* p, size_t blk, uint64_t* bits, uint64_t words,
+                  uint64_t begin, uint64_t end, bool mark, u8* tmp) {
+  if (kLen) blk = kLen;
+  constexpr uint64_t kStart = uint64_t{1} << 63;
+  constexpr int kMask = CycleStream::kRing - 1;
+  // About 8 KiB of blocks in flight.
+  const int ahead = static_cast<int>(
+      std::clamp<size_t>((size_t{8} << 10) / blk, 4, CycleStream::kRing));
+  CycleStream stream(w, bits, words, begin, end, mark);
+  uint64_t ring[CycleStream::kRing];
+  int head = 0, tail = 0;  // entries [head, tail) are queued (indices mod kRing)
+  bool more = true;
+  auto produce = [&] {
+    uint64_t idx;
+    bool start;
+    if (!more || !stream.Next(idx, start)) {
+      more = false;
+      return;
+    }
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p + idx * blk);
+    for (uintptr_t q = a & ~uintptr_t{63}; q < a + blk; q += 64) {
+      __builtin_prefetch(reinterpret_cast<const void*>(q), 1);
+    }
+    ring[tail++ & kMask] = idx | (start ? kStart : 0);
+  };
+  auto copy = [blk](u8* d, const u8* s) {
+    if (kLen) {
+      std::memcpy(d, s, kLen);
+    } else {
+      std::memcpy(d, s, blk);
+    }
+  };
+  for (int i = 0; i < ahead && more; ++i) produce();
+  bool open = false;
+  uint64_t cur = 0;
+  while (head != tail) {
+    const uint64_t e = ring[head++ & kMask];
+    produce();
+    const uint64_t idx = e & ~kStart;
+    if (e & kStart) {
+      if (open) copy(p + cur * blk, tmp);  // close the previous cycle
+      copy(tmp, p + idx * blk);
+      open = true;
+    } else {
+      copy(p + cur * blk, p + idx * blk);
+    }
+    cur = idx;
+  }
+  if (open) copy(p + cur * blk, tmp);
+}
+
+void StreamCyclesAny(const CycleWalker& w, u8* p, size_t blk, uint64_t* bits, uint64_t words,
+                     uint64_t begin, uint64_t end, bool mark, u8* tmp) {
+  switch (blk) {
+    case 4: return StreamCycles<4>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 8: return StreamCycles<8>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 16: return StreamCycles<16>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 32: return StreamCycles<32>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 64: return StreamCycles<64>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 128: return StreamCycles<128>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 256: return StreamCycles<256>(w, p, blk, bits, words, begin, end, mark, tmp);
+    case 512: return StreamCycles<512>(w, p, blk, bits, words, begin, end, mark, tmp);
+    default: return StreamCycles<0>(w, p, blk, bits, words, begin, end, mark, tmp);
+  }
+}
+
 // Block permutation (A, B, S) -> (S, B, A) in place, blocks of blk bytes.
 void CyclePermute(const Ctx& c, u8* p, size_t blk, int64_t A, int64_t B, int64_t S) {
   if (A * B * S <= 1 || blk == 0) return;
@@ -387,6 +505,10 @@ void CyclePermute(const Ctx& c, u8* p, size_t blk, int64_t A, int64_t B, int64_t
   const size_t chunk = std::min(blk, std::max<size_t>(c.scratch / threads, 1));
   if (threads <= 1) {
     Buffer tmp = Allocate(chunk);
+    if (chunk == blk) {
+      StreamCyclesAny(walker, p, blk, bits.data(), words, 0, n, true, tmp.get());
+      return;
+    }
     for (uint64_t leader = NextZeroBit(bits.data(), words, 0); leader < n;
          leader = NextZeroBit(bits.data(), words, leader + 1)) {
       bits[leader >> 6] |= uint64_t{1} << (leader & 63);
@@ -413,6 +535,10 @@ void CyclePermute(const Ctx& c, u8* p, size_t blk, int64_t A, int64_t B, int64_t
       const uint64_t w0 = next_word.fetch_add(kWordsPerGrab);
       if (w0 >= words) break;
       const uint64_t end = std::min(n, (w0 + kWordsPerGrab) * 64);
+      if (chunk == blk) {
+        StreamCyclesAny(walker, p, blk, bits.data(), words, w0 * 64, end, false, tmp.get());
+        continue;
+      }
       for (uint64_t leader = NextZeroBit(bits.data(), words, w0 * 64); leader < end;
            leader = NextZeroBit(bits.data(), words, leader + 1)) {
         if (walker.SourceOf(leader) == leader) continue;

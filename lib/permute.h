@@ -15,7 +15,8 @@
 //   * otherwise two passes. With Ta the largest divisor of A with Ta*B*S*element_size <=
 //     scratch / threads, (1) each panel of Ta rows goes through scratch, (Ta,B,S)->(S,B,Ta), and
 //     (2) the A/Ta x (S*B) matrix of contiguous Ta-element blocks is transposed by following
-//     cycles with one visited bit per block. Symmetrically on the S side (blocks of Ts | S
+//     cycles with one visited bit per block (the moves of all cycles as one stream, prefetched
+//     a few KiB ahead across cycle boundaries, since most cycles are short). Symmetrically on the S side (blocks of Ts | S
 //     elements, then panels) when that gives bigger blocks. When A has no usable divisor, the
 //     first A - A % Ta rows are permuted that way and the last rows merged in by one extra pass.
 //     If no single row or column fits the scratch, B is split off first ((A,B,S)->(B,A,S)->
@@ -26,8 +27,9 @@
 //   heap scratch <= max(max_scratch_bytes, kMinPermuteScratchBytes) in total over all threads
 //   + one visited bitset at a time of ceil(n_blocks / 64) * 8 bytes, n_blocks = (A*B*S) / block,
 //     block = the Ta / Ts above (>= 1 element; for usual weights tens to hundreds of elements)
-//   + on each worker's stack, tile buffers of under 17 KiB (the row kernels' two 8 KiB tiles, or
-//     the square path's one K x K tile of <= 1 KiB); with threads, the std::thread stacks.
+//   + on each worker's stack, under 17 KiB at a time: the row kernels' two 8 KiB tiles, the square
+//     path's one K x K tile of <= 1 KiB, or the cycle pass's queue of 64 block indices (512 B);
+//     with threads, the std::thread stacks.
 // Never a second copy of the array.
 #pragma once
 

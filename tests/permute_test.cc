@@ -138,6 +138,34 @@ TEST(PermuteTest, LargeShapesAllSchemes) {
   }
 }
 
+// The cycle pass streams the moves of many cycles with prefetches running ahead across cycle
+// boundaries (and, with threads, over ranges of cycle leaders): blocks of every size class
+// (the fixed-size copies and the generic one), short and long cycles, any thread count.
+TEST(PermuteTest, CyclePassBlockSizesAndThreads) {
+  const std::vector<Shape> shapes = {{256, 8, 16}, {384, 5, 24}, {1024, 1, 48}, {96, 3, 640}};
+  for (size_t es : {size_t{1}, size_t{2}, size_t{3}, size_t{4}, size_t{8}, size_t{16}}) {
+    for (const Shape& sh : shapes) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n, 11);
+      const Bytes want = Reference(in, es, sh);
+      for (size_t scratch : {size_t{256}, size_t{2048}, size_t{8192}, size_t{32768}}) {
+        for (int threads : {1, 2, 4}) {
+          PermuteOptions opt;
+          opt.max_scratch_bytes = scratch;
+          opt.num_threads = threads;
+          Bytes data = in;
+          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok());
+          ASSERT_TRUE(data == want) << Name(sh, es) << " scratch=" << scratch
+                                    << " threads=" << threads;
+          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok());
+          ASSERT_TRUE(data == in) << "inverse " << Name(sh, es) << " scratch=" << scratch
+                                  << " threads=" << threads;
+        }
+      }
+    }
+  }
+}
+
 TEST(PermuteTest, UnalignedBuffers) {
   // Streaming stores must fall back to ordinary ones on unaligned destinations.
   const Shape sh{512, 4, 16};
