@@ -83,6 +83,27 @@ TEST(PermuteTest, OutOfPlaceMatchesReference) {
   }
 }
 
+// Permutes a copy of `in` in place, checks it against `want`, permutes back and checks it is
+// `in` again; `forward` (if given) receives the permuted bytes.
+::testing::AssertionResult InPlaceRoundTrip(const Bytes& in, const Bytes& want, size_t es,
+                                           const Shape& sh, size_t scratch, int threads,
+                                           Bytes* forward = nullptr) {
+  PermuteOptions opt;
+  opt.max_scratch_bytes = scratch;
+  opt.num_threads = threads;
+  const std::string where =
+      Name(sh, es) + " scratch=" + std::to_string(scratch) + " threads=" + std::to_string(threads);
+  Bytes data = in;
+  if (!PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok() || data != want) {
+    return ::testing::AssertionFailure() << where;
+  }
+  if (forward != nullptr) *forward = data;
+  if (!PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok() || data != in) {
+    return ::testing::AssertionFailure() << "inverse " << where;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST(PermuteTest, InPlaceMatchesReferenceAndInverts) {
   for (size_t es : kElementSizes) {
     for (const Shape& sh : Shapes()) {
@@ -90,18 +111,7 @@ TEST(PermuteTest, InPlaceMatchesReferenceAndInverts) {
       const Bytes in = Random(n, 2);
       const Bytes want = Reference(in, es, sh);
       for (size_t scratch : kScratch) {
-        for (int threads : {1, 3}) {
-          PermuteOptions opt;
-          opt.max_scratch_bytes = scratch;
-          opt.num_threads = threads;
-          Bytes data = in;
-          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok());
-          ASSERT_TRUE(data == want) << Name(sh, es) << " scratch=" << scratch
-                                    << " threads=" << threads;
-          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok());
-          ASSERT_TRUE(data == in) << "inverse " << Name(sh, es) << " scratch=" << scratch
-                                  << " threads=" << threads;
-        }
+        for (int threads : {1, 3}) ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, scratch, threads));
       }
     }
   }
@@ -116,23 +126,10 @@ TEST(PermuteTest, LargeShapesAllSchemes) {
       const Bytes in = Random(n, 3);
       const Bytes want = Reference(in, es, sh);
       for (size_t scratch : {size_t{64}, size_t{4096}, size_t{65536}, size_t{1} << 20}) {
-        Bytes first;
-        for (int threads : {1, 3}) {
-          PermuteOptions opt;
-          opt.max_scratch_bytes = scratch;
-          opt.num_threads = threads;
-          Bytes data = in;
-          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok());
-          ASSERT_TRUE(data == want) << Name(sh, es) << " scratch=" << scratch
-                                    << " threads=" << threads;
-          if (threads == 1) {
-            first = data;
-          } else {
-            EXPECT_TRUE(data == first);
-          }
-          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok());
-          ASSERT_TRUE(data == in) << "inverse " << Name(sh, es) << " scratch=" << scratch;
-        }
+        Bytes one_thread, three_threads;
+        ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, scratch, 1, &one_thread));
+        ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, scratch, 3, &three_threads));
+        EXPECT_TRUE(one_thread == three_threads);
       }
     }
   }
@@ -150,16 +147,7 @@ TEST(PermuteTest, CyclePassBlockSizesAndThreads) {
       const Bytes want = Reference(in, es, sh);
       for (size_t scratch : {size_t{256}, size_t{2048}, size_t{8192}, size_t{32768}}) {
         for (int threads : {1, 2, 4}) {
-          PermuteOptions opt;
-          opt.max_scratch_bytes = scratch;
-          opt.num_threads = threads;
-          Bytes data = in;
-          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.a, sh.b, sh.s, opt).ok());
-          ASSERT_TRUE(data == want) << Name(sh, es) << " scratch=" << scratch
-                                    << " threads=" << threads;
-          ASSERT_TRUE(PermuteABSToSBA(data.data(), es, sh.s, sh.b, sh.a, opt).ok());
-          ASSERT_TRUE(data == in) << "inverse " << Name(sh, es) << " scratch=" << scratch
-                                  << " threads=" << threads;
+          ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, scratch, threads));
         }
       }
     }
