@@ -186,7 +186,7 @@ def remove_model(path):
 
 
 def find_tool(root):
-    for cand in ("build-inplace/tflayout-opt", "build/tflayout-opt", "build-release/tflayout-opt"):
+    for cand in ("build-release/tflayout-opt", "build/tflayout-opt"):
         p = os.path.join(root, cand)
         if os.access(p, os.X_OK):
             return p

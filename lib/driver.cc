@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "lib/annotation.h"
 #include "lib/external_data.h"
+#include "lib/weights_on_disk.h"
 #include "lib/model_io.h"
 #include "lib/pass.h"
 #include "lib/pass_manager.h"
@@ -181,8 +183,17 @@ absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags,
       flags.external_data == "always" ||
       (flags.external_data == "auto" && (!loaded.external_files.empty() || huge));
   if (store != nullptr && !store->empty()) {
-    for (const std::string& file : store->files()) options.protected_paths.push_back(file);
-    options.use_external_data = flags.external_data != "never";
+    // External input stays external; embedded weights left in the input file (LoadInput) are
+    // written back inline unless the inlined model would pass protobuf's 2 GiB.
+    const std::vector<std::string> files = store->files();
+    const bool external_input = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
+      return f != loaded.weights_file;
+    });
+    options.protected_paths.insert(options.protected_paths.end(), files.begin(), files.end());
+    options.use_external_data =
+        flags.external_data == "always" ||
+        (flags.external_data == "auto" &&
+         (external_input || InlinedSize(loaded.model, *store) > kMaxProtobufBytes));
     return WriteStreamed(loaded.model, *store, flags.output, options);
   }
   return SaveModel(loaded.model, flags.output, options);
@@ -267,11 +278,13 @@ class Progress {
 absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
                                       std::unique_ptr<ExternalDataStore>& store) {
   const bool stream = flags.in_place ||
-                      (!flags.no_stream && flags.input != "-" && flags.output != "-" &&
-                       flags.external_data != "never");
+                      (!flags.no_stream && flags.input != "-" && flags.output != "-");
   if (!stream) return ReadInput(flags.input);
+  // --in-place rewrites external data files only; file-to-file runs also leave the large
+  // embedded weights in the input file until the output is written (lib/weights_on_disk.h).
   absl::StatusOr<LoadedModel> loaded =
-      LoadModel(flags.input, LoadOptions{/*load_external_data=*/false});
+      flags.in_place ? LoadModel(flags.input, LoadOptions{/*load_external_data=*/false})
+                     : LoadModelWeightsOnDisk(flags.input);
   if (!loaded.ok()) return loaded;
   auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
   if (!created.ok()) return WithContext(created.status(), flags.input);

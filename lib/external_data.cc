@@ -19,6 +19,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "lib/conv_transpose.h"
 #include "lib/file_util.h"
 #include "lib/graph_view.h"
@@ -175,6 +177,130 @@ absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, in
 }
 
 std::atomic<int64_t> g_crash_steps{0};
+
+bool IsMainInitializer(const onnx::ModelProto& model, const TensorProto& t) {
+  const auto& inits = model.graph().initializer();
+  return std::any_of(inits.begin(), inits.end(), [&](const TensorProto& i) { return &i == &t; });
+}
+
+// The output of WriteStreamed without external data, as a sequence of serialized bytes, each
+// followed by nothing or by one external tensor's (transformed) payload. The pieces are cut so
+// that the file is byte for byte what protobuf writes for the model with every payload loaded:
+// protobuf writes known fields in field-number order and unknown ones last, so the graph goes
+// before the model's first field numbered above 7, initializers before the graph's first field
+// above 5, and raw_data before the tensor's first field above 9.
+struct InlinePiece {
+  std::string bytes;
+  std::optional<ExternalRegion> region;
+};
+struct InlinePlan {
+  std::vector<InlinePiece> pieces;
+  int64_t size = 0;
+};
+
+// Offset of the first top-level field numbered above `number` in serialized message bytes.
+size_t FirstFieldAfter(const std::string& bytes, uint32_t number) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  for (;;) {
+    const int at = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0 || (tag >> 3) > number) return static_cast<size_t>(at);
+    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) return bytes.size();
+  }
+}
+
+void PutVarint(uint64_t v, std::string& out) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+int64_t VarintSize(uint64_t v) {
+  int64_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
+// Tag and length of a length-delimited field (fields 1..15: one tag byte).
+void PutHeader(uint32_t number, uint64_t length, std::string& out) {
+  PutVarint((uint64_t{number} << 3) | 2, out);
+  PutVarint(length, out);
+}
+
+absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDataStore& store) {
+  constexpr uint32_t kGraph = 7, kInitializer = 5, kRawData = 9;
+  // The model without its graph, the graph without its initializers.
+  std::string model_rest, graph_rest;
+  {
+    std::unique_ptr<onnx::GraphProto> graph(model.release_graph());
+    model_rest = model.SerializeAsString();
+    google::protobuf::RepeatedPtrField<TensorProto> inits;
+    inits.Swap(graph->mutable_initializer());
+    graph_rest = graph->SerializeAsString();
+    inits.Swap(graph->mutable_initializer());
+    model.set_allocated_graph(graph.release());
+  }
+  // Each initializer: serialized without payload, plus where its raw_data goes.
+  struct Init {
+    std::string bytes;
+    size_t raw_at = 0;
+    std::optional<ExternalRegion> region;
+    int64_t size() const {
+      const int64_t payload = region ? region->length : 0;
+      return static_cast<int64_t>(bytes.size()) +
+             (region ? 1 + VarintSize(static_cast<uint64_t>(payload)) + payload : 0);
+    }
+  };
+  std::vector<Init> inits;
+  int64_t graph_size = static_cast<int64_t>(graph_rest.size());
+  for (const TensorProto& t : model.graph().initializer()) {
+    Init init;
+    if (t.data_location() == TensorProto::EXTERNAL) {
+      TFL_ASSIGN_OR_RETURN(init.region, store.RegionOf(t));
+      TensorProto bare = t;
+      bare.clear_external_data();
+      bare.clear_data_location();
+      init.bytes = bare.SerializeAsString();
+      init.raw_at = FirstFieldAfter(init.bytes, kRawData);
+    } else {
+      init.bytes = t.SerializeAsString();
+    }
+    graph_size += 1 + VarintSize(static_cast<uint64_t>(init.size())) + init.size();
+    inits.push_back(std::move(init));
+  }
+
+  InlinePlan plan;
+  plan.pieces.emplace_back();
+  auto text = [&]() -> std::string& { return plan.pieces.back().bytes; };
+  const size_t graph_at = model.has_graph() ? FirstFieldAfter(model_rest, kGraph) : model_rest.size();
+  text().append(model_rest, 0, graph_at);
+  if (model.has_graph()) {
+    PutHeader(kGraph, static_cast<uint64_t>(graph_size), text());
+    const size_t inits_at = FirstFieldAfter(graph_rest, kInitializer);
+    text().append(graph_rest, 0, inits_at);
+    for (Init& init : inits) {
+      PutHeader(kInitializer, static_cast<uint64_t>(init.size()), text());
+      if (!init.region) {
+        text() += init.bytes;
+        continue;
+      }
+      text().append(init.bytes, 0, init.raw_at);
+      PutHeader(kRawData, static_cast<uint64_t>(init.region->length), text());
+      plan.pieces.back().region = std::move(init.region);
+      plan.pieces.emplace_back();
+      text().append(init.bytes, init.raw_at, std::string::npos);
+    }
+    text().append(graph_rest, inits_at, std::string::npos);
+  }
+  text().append(model_rest, graph_at, std::string::npos);
+  for (const InlinePiece& piece : plan.pieces) {
+    plan.size += static_cast<int64_t>(piece.bytes.size()) + (piece.region ? piece.region->length : 0);
+  }
+  return plan;
+}
 
 }  // namespace
 
@@ -383,26 +509,38 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
   };
 
   if (!options.use_external_data) {
+    // The main graph's external initializers are streamed into the output; the rare others
+    // (in subgraphs, attributes, functions) are read into the model first.
     TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
-      if (t.data_location() != TensorProto::EXTERNAL) return absl::OkStatus();
+      if (t.data_location() != TensorProto::EXTERNAL || IsMainInitializer(model, t)) {
+        return absl::OkStatus();
+      }
       TFL_ASSIGN_OR_RETURN(ExternalRegion region, store.RegionOf(t));
       return load_into_model(t, region);
     }));
-    return SaveModel(model, path, options);
+    TFL_ASSIGN_OR_RETURN(InlinePlan plan, PlanInline(model, store));
+    if (plan.size > kMaxProtobufBytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          path, ": model serializes to ", plan.size,
+          " bytes, over protobuf's 2 GiB limit; save with external data"));
+    }
+    TFL_RETURN_IF_ERROR(CheckNotInput({CanonicalPath(path)}, options));
+    TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> out, AtomicFile::Create(path));
+    TFL_RETURN_IF_ERROR(out->Reserve(0, plan.size));
+    for (const InlinePiece& piece : plan.pieces) {
+      TFL_RETURN_IF_ERROR(out->WriteAll(piece.bytes.data(), piece.bytes.size()));
+      if (!piece.region) continue;
+      TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(*piece.region));
+      TFL_RETURN_IF_ERROR(out->WriteAll(bytes.data(), bytes.size()));
+    }
+    return out->Commit();
   }
 
   const std::string data_name = options.external_file_name.empty()
                                     ? fs::path(path).filename().string() + ".data"
                                     : options.external_file_name;
   const std::string data_path = (fs::path(DirOf(path)) / data_name).string();
-  for (const std::string& target : {CanonicalPath(path), CanonicalPath(data_path)}) {
-    for (const std::string& guarded : options.protected_paths) {
-      if (CanonicalPath(guarded) == target) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": refusing to overwrite '", guarded, "', which is part of the input"));
-      }
-    }
-  }
+  TFL_RETURN_IF_ERROR(CheckNotInput({CanonicalPath(path), CanonicalPath(data_path)}, options));
   TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> data, AtomicFile::Create(data_path));
   int64_t offset = 0;
   // The same walk, order, threshold and alignment as SaveModel's externalization.
@@ -426,6 +564,7 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
       const std::string zeros(static_cast<size_t>(padded - offset), '\0');
       TFL_RETURN_IF_ERROR(WriteAll(data->fd(), zeros.data(), zeros.size(), data_path));
     }
+    TFL_RETURN_IF_ERROR(data->Reserve(padded, length));
     if (!region) {
       TFL_RETURN_IF_ERROR(WriteAll(data->fd(), t.raw_data().data(), t.raw_data().size(), data_path));
     } else if (store.scheduled().count(region->key()) != 0) {
@@ -451,6 +590,11 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
 }
 
 // ---- in-place rewrite -------------------------------------------------------------------------
+
+int64_t InlinedSize(onnx::ModelProto& model, const ExternalDataStore& store) {
+  absl::StatusOr<InlinePlan> plan = PlanInline(model, store);
+  return plan.ok() ? plan->size : std::numeric_limits<int64_t>::max();
+}
 
 std::string InPlaceJournalPath(const std::string& model_path) {
   return model_path + ".tflayout-journal";

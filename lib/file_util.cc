@@ -95,6 +95,17 @@ AtomicFile::~AtomicFile() {
   if (!committed_) ::unlink(tmp_path_.c_str());
 }
 
+absl::Status AtomicFile::Reserve(int64_t offset, int64_t bytes) {
+  if (bytes <= 0) return absl::OkStatus();
+  while (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                     static_cast<off_t>(bytes)) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return absl::OkStatus();
+    return ErrnoError(absl::StrCat("cannot allocate ", bytes, " bytes for the output"), path_);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AtomicFile::Commit() {
   if (::fsync(fd_.get()) != 0) return ErrnoError("fsync failed", path_);
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return ErrnoError("rename failed", path_);

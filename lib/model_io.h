@@ -34,6 +34,9 @@ struct LoadedModel {
   std::string path;                      // as given
   std::string base_dir;                  // folder external data is resolved against
   std::vector<std::string> external_files;  // canonical paths of data files that were read
+  // LoadModelWeightsOnDisk (lib/weights_on_disk.h): canonical path of the model file when
+  // embedded initializers were left in it as external references; empty otherwise.
+  std::string weights_file;
 };
 
 absl::StatusOr<LoadedModel> LoadModel(const std::string& path, const LoadOptions& options = {});
@@ -77,6 +80,9 @@ struct SaveOptions {
 // writing and restored before returning.
 absl::Status SaveModel(onnx::ModelProto& model, const std::string& path,
                        const SaveOptions& options = {});
+
+// InvalidArgument when one of `targets` (canonical paths) is one of options.protected_paths.
+absl::Status CheckNotInput(const std::vector<std::string>& targets, const SaveOptions& options);
 
 // Serializes to bytes; fails cleanly when the message would exceed 2 GiB.
 absl::StatusOr<std::string> SerializeModel(const onnx::ModelProto& model);
