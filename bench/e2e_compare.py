@@ -11,7 +11,9 @@ Python process starts with the parent's RSS as its peak):
 
   recipe          onnx.load, numpy.ascontiguousarray(w.transpose(2, 3, 1, 0)) for every
                   ConvTranspose weight, onnx.save (with external data for (ii))
-  tflayout-opt    the default pipeline, -o OUT (external data streamed for (ii))
+  tflayout-opt    the default pipeline, -o OUT: weights stay on disk until they are written
+                  (large embedded ones of (i) too, lib/weights_on_disk.h), one tensor at a time
+  --no-stream     (i) only: the same with the whole model loaded into memory
   --in-place      (ii) only: tflayout-opt --in-place on the generated model
 
 and prints a table and the ratios the project tracks (issue 3):
@@ -266,6 +268,12 @@ def main():
         emb_ratio = (rw / tw, tr / emb_size)
         remove_model(r_out)
         remove_model(t_out)
+        # The whole model in memory (what the Python API and stdin/stdout runs do).
+        nw, nr = measure([tool, "-q", "--no-stream", emb, "-o", t_out],
+                         "tflayout-opt --no-stream (embedded)")
+        rows.append(("embedded", "tflayout-opt -o --no-stream", nw, nr, emb_size))
+        check_weights(t_out, emb_layers, "__tf")
+        remove_model(t_out)
         remove_model(emb)
 
         # ---- (ii) external ----
@@ -307,7 +315,8 @@ def main():
               f"{rss / size:>10.3f}")
     print()
     speedup, rss_ratio = emb_ratio
-    print(f"embedded ({emb_size / GIB:.2f} GiB): speedup recipe/tflayout = {speedup:.1f}x "
+    print(f"embedded ({emb_size / GIB:.2f} GiB): speedup recipe/tflayout = {speedup:.1f}x, "
+          f"recipe/tflayout --no-stream = {rw / nw:.1f}x "
           f"(target >= 10x: {'PASS' if speedup >= 10 else 'FAIL'}); tflayout peak RSS / model "
           f"file = {rss_ratio:.3f} (target <= 1.25: {'PASS' if rss_ratio <= 1.25 else 'FAIL'})")
     speedups = (f"speedup recipe/tflayout -o = {rw2 / tw2:.1f}x, recipe/--in-place = "

@@ -294,6 +294,7 @@ absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
         flags.input, ": ", (*created)->overlap_message(),
         "; --in-place cannot rewrite one without the other"));
   }
+  (*created)->set_embedded_file(loaded->weights_file);
   if (absl::Status st = (*created)->PreloadTensorsPassesRead(loaded->model); !st.ok()) {
     return WithContext(st, flags.input);
   }

@@ -27,6 +27,7 @@
 #include "lib/model_io.h"
 #include "lib/status.h"
 #include "lib/tensor.h"
+#include "lib/wire_format.h"
 
 namespace tflayout {
 namespace {
@@ -178,6 +179,18 @@ absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, in
 
 std::atomic<int64_t> g_crash_steps{0};
 
+}  // namespace
+
+void SetLoadedLocation(TensorProto& tensor, bool embedded) {
+  if (embedded) {
+    tensor.clear_data_location();
+  } else {
+    tensor.set_data_location(TensorProto::DEFAULT);
+  }
+}
+
+namespace {
+
 bool IsMainInitializer(const onnx::ModelProto& model, const TensorProto& t) {
   const auto& inits = model.graph().initializer();
   return std::any_of(inits.begin(), inits.end(), [&](const TensorProto& i) { return &i == &t; });
@@ -210,26 +223,6 @@ size_t FirstFieldAfter(const std::string& bytes, uint32_t number) {
   }
 }
 
-void PutVarint(uint64_t v, std::string& out) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-int64_t VarintSize(uint64_t v) {
-  int64_t n = 1;
-  for (; v >= 0x80; v >>= 7) ++n;
-  return n;
-}
-
-// Tag and length of a length-delimited field (fields 1..15: one tag byte).
-void PutHeader(uint32_t number, uint64_t length, std::string& out) {
-  PutVarint((uint64_t{number} << 3) | 2, out);
-  PutVarint(length, out);
-}
-
 absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDataStore& store) {
   constexpr uint32_t kGraph = 7, kInitializer = 5, kRawData = 9;
   // The model without its graph, the graph without its initializers.
@@ -250,8 +243,7 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
     std::optional<ExternalRegion> region;
     int64_t size() const {
       const int64_t payload = region ? region->length : 0;
-      return static_cast<int64_t>(bytes.size()) +
-             (region ? 1 + VarintSize(static_cast<uint64_t>(payload)) + payload : 0);
+      return static_cast<int64_t>(bytes.size()) + (region ? wire::FieldSize(kRawData, payload) : 0);
     }
   };
   std::vector<Init> inits;
@@ -260,15 +252,19 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
     Init init;
     if (t.data_location() == TensorProto::EXTERNAL) {
       TFL_ASSIGN_OR_RETURN(init.region, store.RegionOf(t));
+      // As the tensor is after a full load: no typed fields, raw_data in place of the
+      // external entries (an external tensor may carry an empty raw_data; not written twice).
       TensorProto bare = t;
       bare.clear_external_data();
-      bare.clear_data_location();
+      SetLoadedLocation(bare, store.IsEmbedded(*init.region));
+      SetRawData(bare, std::string());
+      bare.clear_raw_data();
       init.bytes = bare.SerializeAsString();
       init.raw_at = FirstFieldAfter(init.bytes, kRawData);
     } else {
       init.bytes = t.SerializeAsString();
     }
-    graph_size += 1 + VarintSize(static_cast<uint64_t>(init.size())) + init.size();
+    graph_size += wire::FieldSize(kInitializer, init.size());
     inits.push_back(std::move(init));
   }
 
@@ -278,17 +274,17 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
   const size_t graph_at = model.has_graph() ? FirstFieldAfter(model_rest, kGraph) : model_rest.size();
   text().append(model_rest, 0, graph_at);
   if (model.has_graph()) {
-    PutHeader(kGraph, static_cast<uint64_t>(graph_size), text());
+    wire::PutHeader(kGraph, static_cast<uint64_t>(graph_size), text());
     const size_t inits_at = FirstFieldAfter(graph_rest, kInitializer);
     text().append(graph_rest, 0, inits_at);
     for (Init& init : inits) {
-      PutHeader(kInitializer, static_cast<uint64_t>(init.size()), text());
+      wire::PutHeader(kInitializer, static_cast<uint64_t>(init.size()), text());
       if (!init.region) {
         text() += init.bytes;
         continue;
       }
       text().append(init.bytes, 0, init.raw_at);
-      PutHeader(kRawData, static_cast<uint64_t>(init.region->length), text());
+      wire::PutHeader(kRawData, static_cast<uint64_t>(init.region->length), text());
       plan.pieces.back().region = std::move(init.region);
       plan.pieces.emplace_back();
       text().append(init.bytes, init.raw_at, std::string::npos);
@@ -365,13 +361,14 @@ absl::StatusOr<ExternalRegion> ResolveExternalRegion(const TensorProto& tensor,
   return region;
 }
 
-absl::Status LoadExternalRegion(TensorProto& tensor, const ExternalRegion& region) {
+absl::Status LoadExternalRegion(TensorProto& tensor, const ExternalRegion& region,
+                                bool embedded) {
   FileDescriptor fd(::open(region.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError("cannot open external data", region.path);
   std::string bytes(static_cast<size_t>(region.length), '\0');
   TFL_RETURN_IF_ERROR(PreadAll(fd.get(), bytes.data(), bytes.size(), region.offset, region.path));
   tensor.clear_external_data();
-  tensor.set_data_location(TensorProto::DEFAULT);
+  SetLoadedLocation(tensor, embedded);
   SetRawData(tensor, std::move(bytes));
   return absl::OkStatus();
 }
@@ -446,7 +443,7 @@ absl::Status ExternalDataStore::PreloadTensorsPassesRead(onnx::ModelProto& model
   for (TensorProto* t : wanted) {
     if (t->data_location() != TensorProto::EXTERNAL) continue;  // listed twice
     TFL_ASSIGN_OR_RETURN(ExternalRegion region, ResolveExternalRegion(*t, base_dir_));
-    TFL_RETURN_IF_ERROR(LoadExternalRegion(*t, region));
+    TFL_RETURN_IF_ERROR(LoadExternalRegion(*t, region, IsEmbedded(region)));
   }
   return absl::OkStatus();
 }
@@ -503,7 +500,7 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
   auto load_into_model = [&](TensorProto& t, const ExternalRegion& region) -> absl::Status {
     TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(region));
     t.clear_external_data();
-    t.set_data_location(TensorProto::DEFAULT);
+    SetLoadedLocation(t, store.IsEmbedded(region));
     SetRawData(t, std::string(bytes));
     return absl::OkStatus();
   };

@@ -65,8 +65,12 @@ absl::StatusOr<ExternalRegion> ResolveExternalRegion(const onnx::TensorProto& te
                                                     const std::string& base_dir);
 
 // Reads a region's bytes into the tensor (raw_data, data_location DEFAULT), exactly as
-// LoadModel leaves an external tensor.
-absl::Status LoadExternalRegion(onnx::TensorProto& tensor, const ExternalRegion& region);
+// LoadModel leaves an external tensor; `embedded`: a payload LoadModelWeightsOnDisk left in
+// the model file, which gets its original form back (raw_data, no data_location).
+absl::Status LoadExternalRegion(onnx::TensorProto& tensor, const ExternalRegion& region,
+                                bool embedded = false);
+// The data_location a tensor read back into raw_data gets (see LoadExternalRegion).
+void SetLoadedLocation(onnx::TensorProto& tensor, bool embedded);
 
 class ExternalDataStore : public WeightStore {
  public:
@@ -76,6 +80,12 @@ class ExternalDataStore : public WeightStore {
 
   // External tensors were found.
   bool empty() const { return regions_.empty(); }
+  // The model file itself, when LoadModelWeightsOnDisk left embedded payloads in it: its
+  // regions are written back in embedded form (see LoadExternalRegion).
+  void set_embedded_file(std::string canonical_path) { embedded_file_ = std::move(canonical_path); }
+  bool IsEmbedded(const ExternalRegion& region) const {
+    return !embedded_file_.empty() && region.path == embedded_file_;
+  }
   // Two external tensors share bytes (then rewriting one through its region would change the
   // other: streaming falls back to a full load, --in-place refuses).
   bool has_overlaps() const { return !overlap_message_.empty(); }
@@ -108,6 +118,7 @@ class ExternalDataStore : public WeightStore {
   std::map<ExternalRegion::Key, ExternalRegion> regions_;
   std::map<ExternalRegion::Key, std::vector<Transform>> scheduled_;
   std::string overlap_message_;
+  std::string embedded_file_;
 };
 
 // Writes `model` (external tensors still referring to the input's files through `store`) to

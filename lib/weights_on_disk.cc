@@ -13,6 +13,7 @@
 #include "lib/file_util.h"
 #include "lib/status.h"
 #include "lib/tensor.h"
+#include "lib/wire_format.h"
 
 namespace tflayout {
 namespace {
@@ -29,7 +30,6 @@ constexpr uint32_t kTensorDataLocation = 14;
 // uint64_data): a tensor with any of them next to raw_data stays in memory.
 constexpr uint32_t kTensorTypedFields[] = {4, 5, 6, 7, 10, 11};
 
-constexpr int kWireVarint = 0, kWireFixed64 = 1, kWireLen = 2, kWireFixed32 = 5;
 
 // Reads a file through pread with a small window: the scan reads tags and lengths and jumps
 // over payloads without touching them.
@@ -95,34 +95,25 @@ bool NextField(FileScanner& in, int64_t& pos, int64_t limit, Field& f) {
   f.wire = static_cast<int>(tag & 7);
   uint64_t v;
   switch (f.wire) {
-    case kWireVarint:
+    case wire::kVarint:
       if (!in.Varint(pos, v)) return false;
       break;
-    case kWireFixed64: pos += 8; break;
-    case kWireFixed32: pos += 4; break;
-    case kWireLen:
+    case wire::kFixed64: pos += 8; break;
+    case wire::kFixed32: pos += 4; break;
+    case wire::kLengthDelimited:
       if (!in.Varint(pos, v) || v > static_cast<uint64_t>(limit)) return false;
       pos += static_cast<int64_t>(v);
       break;
     default:
       return false;  // groups: not in onnx.proto
   }
-  f.value = f.wire == kWireLen ? pos - static_cast<int64_t>(v) : f.begin;
+  f.value = f.wire == wire::kLengthDelimited ? pos - static_cast<int64_t>(v) : f.begin;
   f.end = pos;
   return pos <= limit;
 }
 
-void PutVarint(uint64_t v, std::string& out) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 void PutLengthDelimited(uint32_t number, const std::string& value, std::string& out) {
-  PutVarint((uint64_t{number} << 3) | kWireLen, out);
-  PutVarint(value.size(), out);
+  wire::PutHeader(number, value.size(), out);
   out += value;
 }
 
@@ -133,8 +124,8 @@ struct Payload {
 
 // A TensorProto in [begin, end): its bytes without a large raw_data payload (recorded in
 // `payload`), or all of them.
-bool ScanTensor(FileScanner& in, int64_t begin, int64_t end, std::string& out,
-                std::optional<Payload>& payload) {
+bool ScanTensor(FileScanner& in, int64_t begin, int64_t end, int64_t min_payload,
+                std::string& out, std::optional<Payload>& payload) {
   std::vector<Field> fields;
   int raw_fields = 0;
   bool other_storage = false;
@@ -149,8 +140,8 @@ bool ScanTensor(FileScanner& in, int64_t begin, int64_t end, std::string& out,
   }
   payload.reset();
   for (const Field& f : fields) {
-    if (f.number == kTensorRawData && f.wire == kWireLen && raw_fields == 1 && !other_storage &&
-        f.end - f.value >= kWeightOnDiskBytes) {
+    if (f.number == kTensorRawData && f.wire == wire::kLengthDelimited && raw_fields == 1 && !other_storage &&
+        f.end - f.value >= min_payload) {
       payload = Payload{0, f.value, f.end - f.value};
       continue;
     }
@@ -159,19 +150,19 @@ bool ScanTensor(FileScanner& in, int64_t begin, int64_t end, std::string& out,
   return true;
 }
 
-bool ScanGraph(FileScanner& in, int64_t begin, int64_t end, std::string& out,
-               std::vector<Payload>& payloads) {
+bool ScanGraph(FileScanner& in, int64_t begin, int64_t end, int64_t min_payload,
+               std::string& out, std::vector<Payload>& payloads) {
   int initializer = 0;
   for (int64_t pos = begin; pos < end;) {
     Field f;
     if (!NextField(in, pos, end, f)) return false;
-    if (f.number != kGraphInitializer || f.wire != kWireLen) {
+    if (f.number != kGraphInitializer || f.wire != wire::kLengthDelimited) {
       if (!in.CopyTo(f.begin, f.end - f.begin, out)) return false;
       continue;
     }
     std::string tensor;
     std::optional<Payload> payload;
-    if (!ScanTensor(in, f.value, f.end, tensor, payload)) return false;
+    if (!ScanTensor(in, f.value, f.end, min_payload, tensor, payload)) return false;
     if (payload) {
       payload->initializer = initializer;
       payloads.push_back(*payload);
@@ -183,20 +174,21 @@ bool ScanGraph(FileScanner& in, int64_t begin, int64_t end, std::string& out,
 }
 
 // The model's bytes without the large payloads, or nullopt when it does not qualify.
-std::optional<std::string> ScanModel(FileScanner& in, std::vector<Payload>& payloads) {
+std::optional<std::string> ScanModel(FileScanner& in, int64_t min_payload,
+                                     std::vector<Payload>& payloads) {
   std::string out;
   bool graph_seen = false;
   for (int64_t pos = 0; pos < in.size();) {
     Field f;
     if (!NextField(in, pos, in.size(), f)) return std::nullopt;
-    if (f.number != kModelGraph || f.wire != kWireLen) {
+    if (f.number != kModelGraph || f.wire != wire::kLengthDelimited) {
       if (!in.CopyTo(f.begin, f.end - f.begin, out)) return std::nullopt;
       continue;
     }
     if (graph_seen) return std::nullopt;  // protobuf would merge the two
     graph_seen = true;
     std::string graph;
-    if (!ScanGraph(in, f.value, f.end, graph, payloads)) return std::nullopt;
+    if (!ScanGraph(in, f.value, f.end, min_payload, graph, payloads)) return std::nullopt;
     PutLengthDelimited(kModelGraph, graph, out);
   }
   return out;
@@ -214,20 +206,21 @@ bool FileResolvesInItsFolder(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<LoadedModel> LoadModelWeightsOnDisk(const std::string& path) {
+absl::StatusOr<LoadedModel> LoadModelWeightsOnDisk(const std::string& path,
+                                                   int64_t min_payload_bytes) {
   const LoadOptions keep_external{/*load_external_data=*/false};
   auto ordinary = [&] { return LoadModel(path, keep_external); };
 
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      st.st_size < kWeightOnDiskBytes || st.st_size > kMaxProtobufBytes ||
+      min_payload_bytes < 1 || st.st_size < min_payload_bytes || st.st_size > kMaxProtobufBytes ||
       !FileResolvesInItsFolder(path)) {
     return ordinary();
   }
   FileScanner scanner(fd.get(), st.st_size);
   std::vector<Payload> payloads;
-  const std::optional<std::string> skeleton = ScanModel(scanner, payloads);
+  const std::optional<std::string> skeleton = ScanModel(scanner, min_payload_bytes, payloads);
   if (!skeleton || payloads.empty()) return ordinary();
 
   absl::StatusOr<LoadedModel> loaded =

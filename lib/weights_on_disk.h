@@ -8,7 +8,7 @@
 //
 // LoadModelWeightsOnDisk scans the file's protobuf wire format along ModelProto.graph ->
 // GraphProto.initializer -> TensorProto.raw_data, and parses a skeleton without the payloads of
-// at least kWeightOnDiskBytes. Each such initializer then refers to its payload as external
+// at least min_payload_bytes (default kWeightOnDiskBytes). Each such initializer then refers to its payload as external
 // data: location = the model file's own name, offset and length of the payload inside it. An
 // ExternalDataStore indexes and streams them like any external tensor, and WriteStreamed
 // writes them back inline (byte for byte what saving the fully loaded model writes).
@@ -31,6 +31,7 @@ inline constexpr int64_t kWeightOnDiskBytes = int64_t{1} << 20;
 // As LoadModel(path, {load_external_data = false}), except that large embedded initializers
 // are left in the file (see above). loaded.weights_file is the model's canonical path when
 // at least one was left there, empty otherwise.
-absl::StatusOr<LoadedModel> LoadModelWeightsOnDisk(const std::string& path);
+absl::StatusOr<LoadedModel> LoadModelWeightsOnDisk(const std::string& path,
+                                                   int64_t min_payload_bytes = kWeightOnDiskBytes);
 
 }  // namespace tflayout

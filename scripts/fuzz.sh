@@ -20,7 +20,7 @@ JOBS="${JOBS:-2}"
 export CC="${CC:-clang}" CXX="${CXX:-clang++}"
 cmake -S "$ROOT" -B "$BUILD" -DTFLAYOUT_BUILD_FUZZERS=ON -DTFLAYOUT_BUILD_TESTS=OFF \
   -DTFLAYOUT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$JOBS" --target fuzz_parse_model fuzz_pipeline fuzz_make_seeds
+cmake --build "$BUILD" -j"$JOBS" --target fuzz_parse_model fuzz_pipeline fuzz_weights_on_disk fuzz_make_seeds
 
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"
@@ -37,7 +37,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 status=0
 summary=""
-for target in fuzz_parse_model fuzz_pipeline; do
+for target in fuzz_parse_model fuzz_pipeline fuzz_weights_on_disk; do
   corpus="$BUILD/corpus/$target"
   mkdir -p "$corpus"
   log="$BUILD/$target.log"

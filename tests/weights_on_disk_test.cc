@@ -10,8 +10,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/driver.h"
+#include "lib/external_data.h"
 #include "lib/model_io.h"
+#include "lib/pass.h"
+#include "lib/pass_manager.h"
 #include "lib/weights_on_disk.h"
+#include "passes/register_builtin_passes.h"
 #include "tests/test_util.h"
 
 namespace tflayout {
@@ -21,6 +25,15 @@ using ::testing::HasSubstr;
 using testing::ReadFile;
 using testing::RunOpt;
 using testing::WriteFile;
+
+const PassRegistry& BuiltinRegistry() {
+  static const PassRegistry* registry = [] {
+    auto* r = new PassRegistry();
+    EXPECT_TRUE(RegisterBuiltinPasses(*r).ok());
+    return r;
+  }();
+  return *registry;
+}
 
 // X -> ConvTranspose -> Y with a 256 x 64 x 4 x 4 float weight: 1 MiB, just large enough.
 testing::ConvTransposeSpec LargeSpec() {
@@ -121,6 +134,17 @@ TEST(WeightsOnDisk, OutputIsByteForByteTheFullLoadOutput) {
   ExpectStreamedEqualsFullLoad(dir + "/m.onnx", {"--external-data=never"});
 }
 
+TEST(WeightsOnDisk, DilatedWeightReadByAPassStaysByteIdentical) {
+  // materialize-conv-transpose-dilations reads the weight, so the store loads it back into
+  // memory before the passes run: it must get its embedded form back (no data_location).
+  const std::string dir = testing::MakeTempDir();
+  testing::ConvTransposeSpec spec = LargeSpec();
+  spec.dilations = {2, 2};
+  WriteFile(dir + "/m.onnx", testing::MakeConvTransposeModel(spec).SerializeAsString());
+  ExpectStreamedEqualsFullLoad(dir + "/m.onnx");
+  ExpectStreamedEqualsFullLoad(dir + "/m.onnx", {"--passes=conv-transpose-to-tf"});
+}
+
 TEST(WeightsOnDisk, SymlinkedModelFromAnotherFolder) {
   const std::string a = testing::MakeTempDir(), b = testing::MakeTempDir();
   WriteFile(a + "/m.onnx", RichLargeModel().SerializeAsString());
@@ -192,6 +216,45 @@ TEST(WeightsOnDisk, TypedDataNextToRawDataStaysInMemory) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_TRUE(loaded->weights_file.empty());
   ExpectSameAsFullLoad(dir + "/m.onnx");
+}
+
+// The fuzz target's check (fuzz/fuzz_weights_on_disk.cc) in process, with payloads of >= 16
+// bytes left on disk: streamed inline output == full load's output.
+void ExpectInProcessStreamedEqualsFullLoad(const std::string& input) {
+  const std::string dir = testing::MakeTempDir();
+  auto lazy = LoadModelWeightsOnDisk(input, /*min_payload_bytes=*/16);
+  auto full = LoadModel(input, LoadOptions{/*load_external_data=*/false});
+  ASSERT_EQ(lazy.ok(), full.ok());
+  if (!lazy.ok() || lazy->weights_file.empty()) return;
+  auto store = ExternalDataStore::Create(lazy->model, lazy->base_dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  (*store)->set_embedded_file(lazy->weights_file);
+  ASSERT_TRUE((*store)->PreloadTensorsPassesRead(lazy->model).ok());
+  auto passes_a = ParsePipeline(kDefaultPipeline, BuiltinRegistry());
+  auto passes_b = ParsePipeline(kDefaultPipeline, BuiltinRegistry());
+  ASSERT_TRUE(passes_a.ok() && passes_b.ok());
+  PipelineOptions with_store;
+  with_store.weight_store = store->get();
+  auto a = RunPipeline(lazy->model, *passes_a, with_store);
+  auto b = RunPipeline(full->model, *passes_b);
+  ASSERT_EQ(a.ok(), b.ok());
+  if (!a.ok()) return;
+  SaveOptions save;
+  save.protected_paths = {input};
+  ASSERT_TRUE(WriteStreamed(lazy->model, **store, dir + "/a.onnx", save).ok());
+  ASSERT_TRUE(SaveModel(full->model, dir + "/b.onnx", save).ok());
+  EXPECT_TRUE(ReadFile(dir + "/a.onnx") == ReadFile(dir + "/b.onnx")) << input;
+}
+
+TEST(WeightsOnDisk, RegressionInputsStreamAsTheyLoad) {
+  for (const std::string& name : testing::ListDir(testing::SourcePath("tests/regressions"))) {
+    if (name.size() < 5 || name.substr(name.size() - 5) != ".onnx") continue;
+    ExpectInProcessStreamedEqualsFullLoad(testing::SourcePath("tests/regressions/" + name));
+  }
+  for (const std::string& name : testing::ListDir(testing::SourcePath("models"))) {
+    if (name.size() < 5 || name.substr(name.size() - 5) != ".onnx") continue;
+    ExpectInProcessStreamedEqualsFullLoad(testing::SourcePath("models/" + name));
+  }
 }
 
 }  // namespace
