@@ -219,6 +219,51 @@ Buffer Allocate(size_t bytes) {
   return Buffer(static_cast<u8*>(p));
 }
 
+// Scratch of one call, reused by the next call on the same thread. Allocating and freeing the
+// 2 MiB panel buffer per tensor let glibc's heap grow by 2 MiB per tensor in one measured run
+// (2 GiB of RSS after the 1024 tensors of an 8 GiB model, bench/e2e_compare.py), and fresh
+// pages cost a page fault each. Each thread keeps at most one buffer of up to
+// kMaxCachedScratchBytes; a lease taken while the thread's buffer is lent out, or a larger
+// one, is allocated and freed as before.
+class ScratchLease {
+ public:
+  explicit ScratchLease(size_t bytes) {
+    Cache& cache = ThreadCache();
+    if (bytes > kMaxCachedScratchBytes || cache.in_use) {
+      own_ = Allocate(bytes);
+      data_ = own_.get();
+      return;
+    }
+    if (cache.size < bytes) {
+      cache.buffer.reset();
+      cache.buffer = Allocate(bytes);
+      cache.size = bytes;
+    }
+    cache.in_use = true;
+    data_ = cache.buffer.get();
+  }
+  ~ScratchLease() {
+    if (!own_) ThreadCache().in_use = false;
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  u8* get() const { return data_; }
+
+ private:
+  static constexpr size_t kMaxCachedScratchBytes = size_t{4} << 20;
+  struct Cache {
+    Buffer buffer;
+    size_t size = 0;
+    bool in_use = false;
+  };
+  static Cache& ThreadCache() {
+    thread_local Cache cache;
+    return cache;
+  }
+  Buffer own_;
+  u8* data_ = nullptr;
+};
+
 // ---- fast division for the cycle walks ------------------------------------------------------------
 
 // n / d with a multiply-high when n, d < 2^32 (exact there: n * d < 2^64), a divide otherwise.
@@ -504,7 +549,7 @@ void CyclePermute(const Ctx& c, u8* p, size_t blk, int64_t A, int64_t B, int64_t
   const int threads = static_cast<int>(std::min<uint64_t>(c.threads, n / 64 + 1));
   const size_t chunk = std::min(blk, std::max<size_t>(c.scratch / threads, 1));
   if (threads <= 1) {
-    Buffer tmp = Allocate(chunk);
+    ScratchLease tmp(chunk);
     if (chunk == blk) {
       StreamCyclesAny(walker, p, blk, bits.data(), words, 0, n, true, tmp.get());
       return;
@@ -530,7 +575,7 @@ void CyclePermute(const Ctx& c, u8* p, size_t blk, int64_t A, int64_t B, int64_t
   std::atomic<uint64_t> next_word{0};
   constexpr uint64_t kWordsPerGrab = 16;
   ParallelFor(threads, threads, 1, [&](int64_t, int64_t) {
-    Buffer tmp = Allocate(chunk);
+    ScratchLease tmp(chunk);
     for (;;) {
       const uint64_t w0 = next_word.fetch_add(kWordsPerGrab);
       if (w0 >= words) break;
@@ -566,7 +611,7 @@ void PanelPass(const Ctx& c, u8* p, int64_t panels, int64_t rows, int64_t B, int
                int threads) {
   const size_t panel_bytes = static_cast<size_t>(rows * B * S) * c.es;
   ParallelFor(threads, panels, 1, [&](int64_t b, int64_t e) {
-    Buffer tmp = Allocate(panel_bytes);
+    ScratchLease tmp(panel_bytes);
     Ctx serial = c;
     serial.threads = 1;
     serial.nt_auto = false;
@@ -612,7 +657,7 @@ void InPlace(const Ctx& c, u8* p, int64_t A, int64_t B, int64_t S) {
 
   // 1. Small: one copy through scratch.
   if (bytes <= c.scratch) {
-    Buffer tmp = Allocate(bytes);
+    ScratchLease tmp(bytes);
     std::memcpy(tmp.get(), p, bytes);
     Ctx serial = c;
     serial.nt_auto = false;
@@ -656,7 +701,7 @@ void InPlace(const Ctx& c, u8* p, int64_t A, int64_t B, int64_t S) {
     const int64_t r = A - am;
     InPlace(c, p, am, B, S);
     const int64_t sb = S * B;
-    Buffer tail = Allocate(static_cast<size_t>(r * sb) * es);
+    ScratchLease tail(static_cast<size_t>(r * sb) * es);
     Ctx serial = c;
     serial.nt_auto = false;
     OutOfPlace(serial, p + static_cast<size_t>(am * sb) * es, tail.get(), r, B, S, 1);

@@ -30,7 +30,8 @@
 //   + on each worker's stack, under 17 KiB at a time: the row kernels' two 8 KiB tiles, the square
 //     path's one K x K tile of <= 1 KiB, or the cycle pass's queue of 64 block indices (512 B);
 //     with threads, the std::thread stacks.
-// Never a second copy of the array.
+// Never a second copy of the array. The calling thread keeps its scratch buffer (<= 4 MiB) for
+// its next call rather than freeing it: per-tensor allocations fragmented glibc's heap.
 #pragma once
 
 #include <cstddef>
