@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include "passes/register_builtin_passes.h"
+
 namespace tflayout::fuzz {
 namespace {
 
@@ -31,6 +33,15 @@ std::string MakeBaseDir() {
 }
 
 }  // namespace
+
+const PassRegistry& BuiltinRegistry() {
+  static const PassRegistry* registry = [] {
+    auto* r = new PassRegistry();
+    Require(RegisterBuiltinPasses(*r).ok(), "register passes");
+    return r;
+  }();
+  return *registry;
+}
 
 const std::string& BaseDir() {
   static const std::string dir = MakeBaseDir();

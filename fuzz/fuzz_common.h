@@ -3,11 +3,16 @@
 
 #include <string>
 
+#include "lib/pass.h"
+
 namespace tflayout::fuzz {
 
 // A private folder holding "weights.bin" (64 KiB of a byte pattern) so that fuzzed models
 // with external data reach the loader's path and range checks. Created once per process.
 const std::string& BaseDir();
+
+// The built-in passes, registered once per process.
+const PassRegistry& BuiltinRegistry();
 
 // Aborts with a message (a finding) when `condition` is false.
 void Require(bool condition, const char* what, const std::string& detail = "");

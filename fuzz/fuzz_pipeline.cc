@@ -15,18 +15,9 @@
 #include "lib/model_io.h"
 #include "lib/pass.h"
 #include "lib/pass_manager.h"
-#include "passes/register_builtin_passes.h"
 
 namespace {
 
-const tflayout::PassRegistry& Registry() {
-  static const tflayout::PassRegistry* registry = [] {
-    auto* r = new tflayout::PassRegistry();
-    tflayout::fuzz::Require(tflayout::RegisterBuiltinPasses(*r).ok(), "register passes");
-    return r;
-  }();
-  return *registry;
-}
 
 // The serialized model, with the annotation's remarks dropped unless strict.
 std::string Comparable(const onnx::ModelProto& model) {
@@ -47,7 +38,7 @@ std::string Comparable(const onnx::ModelProto& model) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   (void)tflayout::fuzz::BaseDir();
-  (void)Registry();
+  (void)tflayout::fuzz::BuiltinRegistry();
   return 0;
 }
 
@@ -57,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<LoadedModel> loaded = ParseModel(bytes, fuzz::BaseDir(), "fuzz.onnx");
   if (!loaded.ok()) return 0;
 
-  auto passes = ParsePipeline(kDefaultPipeline, Registry());
+  auto passes = ParsePipeline(kDefaultPipeline, fuzz::BuiltinRegistry());
   fuzz::Require(passes.ok(), "default pipeline does not parse");
   absl::StatusOr<PipelineResult> result = RunPipeline(loaded->model, *passes);
   if (!result.ok()) {
@@ -70,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The output is a model tflayout accepts again, and a second run is a no-op.
   absl::StatusOr<LoadedModel> again = ParseModel(*out, "", "fuzz-out.onnx");
   fuzz::Require(again.ok(), "output does not load again", std::string(again.status().message()));
-  auto passes2 = ParsePipeline(kDefaultPipeline, Registry());
+  auto passes2 = ParsePipeline(kDefaultPipeline, fuzz::BuiltinRegistry());
   absl::StatusOr<PipelineResult> second = RunPipeline(again->model, *passes2);
   fuzz::Require(second.ok(), "second run over the output failed",
                 std::string(second.status().message()));

@@ -21,18 +21,9 @@
 #include "lib/pass.h"
 #include "lib/pass_manager.h"
 #include "lib/weights_on_disk.h"
-#include "passes/register_builtin_passes.h"
 
 namespace {
 
-const tflayout::PassRegistry& Registry() {
-  static const tflayout::PassRegistry* registry = [] {
-    auto* r = new tflayout::PassRegistry();
-    tflayout::fuzz::Require(tflayout::RegisterBuiltinPasses(*r).ok(), "register passes");
-    return r;
-  }();
-  return *registry;
-}
 
 std::string ReadAll(const std::string& path) {
   std::string bytes;
@@ -46,7 +37,7 @@ std::string ReadAll(const std::string& path) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   (void)tflayout::fuzz::BaseDir();
-  (void)Registry();
+  (void)tflayout::fuzz::BuiltinRegistry();
   return 0;
 }
 
@@ -71,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (*store)->set_embedded_file(lazy->weights_file);
   if (!(*store)->PreloadTensorsPassesRead(lazy->model).ok()) return 0;
-  auto passes_a = ParsePipeline(kDefaultPipeline, Registry());
-  auto passes_b = ParsePipeline(kDefaultPipeline, Registry());
+  auto passes_a = ParsePipeline(kDefaultPipeline, fuzz::BuiltinRegistry());
+  auto passes_b = ParsePipeline(kDefaultPipeline, fuzz::BuiltinRegistry());
   PipelineOptions with_store;
   with_store.weight_store = store->get();
   absl::StatusOr<PipelineResult> a = RunPipeline(lazy->model, *passes_a, with_store);

@@ -74,8 +74,9 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "                             data through memory maps, one tensor at a time, the model\n"
         "                             file by atomic replace; journaled, so a killed run is\n"
         "                             finished (or rolled back) by running it again\n"
-        "  --no-stream                read all external data into memory instead of streaming it\n"
-        "                             tensor by tensor to the output\n"
+        "  --no-stream                load every weight (external, and embedded ones of 1 MiB or\n"
+        "                             more) into memory instead of streaming them tensor by\n"
+        "                             tensor from the input to the output\n"
         "  -q, --quiet                print nothing but errors\n"
         "  --version, -h/--help\n"
         "\n"
@@ -282,9 +283,11 @@ absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
   if (!stream) return ReadInput(flags.input);
   // --in-place rewrites external data files only; file-to-file runs also leave the large
   // embedded weights in the input file until the output is written (lib/weights_on_disk.h).
+  // (--print-ir-after shows the model as loaded, so it keeps embedded weights embedded.)
+  const bool weights_on_disk = !flags.in_place && flags.print_ir_after.empty();
   absl::StatusOr<LoadedModel> loaded =
-      flags.in_place ? LoadModel(flags.input, LoadOptions{/*load_external_data=*/false})
-                     : LoadModelWeightsOnDisk(flags.input);
+      weights_on_disk ? LoadModelWeightsOnDisk(flags.input)
+                      : LoadModel(flags.input, LoadOptions{/*load_external_data=*/false});
   if (!loaded.ok()) return loaded;
   auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
   if (!created.ok()) return WithContext(created.status(), flags.input);
