@@ -834,6 +834,23 @@ TEST_F(HostileInputTest, FullDiskLeavesNoPartialOutput) {
                  {"out.onnx", "No space left on device"}, {}, small);
 }
 
+// A model whose 1 MiB weight stays in the input file until it is written (lib/weights_on_disk.h):
+// the space is reserved before writing, so the full disk is reported up front.
+TEST_F(HostileInputTest, FullDiskWithWeightsLeftOnDiskLeavesNoPartialOutput) {
+  const std::string small = out_dir_ + "/small";
+  std::string why;
+  if (!MountTmpfs(small, "64k", /*read_only=*/false, &why)) {
+    GTEST_SKIP() << "mounting a 64 KiB tmpfs is not permitted here (" << why << ")";
+  }
+  ConvTransposeSpec spec;
+  spec.in_channels = 256;
+  spec.out_channels = 64;
+  spec.kernel = {4, 4};  // 1 MiB of float32
+  WriteInput(MakeConvTransposeModel(spec));
+  ExpectRejected({in_, "-o", small + "/out.onnx"}, kExitOutput,
+                 {small + "/out.onnx", "No space left on device"}, {}, small);
+}
+
 TEST_F(HostileInputTest, FullDiskWhileWritingTheModelAfterItsDataLeavesNothing) {
   // The data file fits, the model file does not: both temporary files must go.
   const std::string small = out_dir_ + "/small";
