@@ -2,10 +2,12 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "lib/annotation.h"
+#include "lib/model_files.h"
 #include "lib/model_io.h"
 #include "lib/pass_manager.h"
 #include "passes/register_builtin_passes.h"
@@ -25,7 +27,8 @@ tflayout_status Fail(tflayout_status status, const absl::Status& why, char** err
 }
 
 // Parses the pipeline and runs it; the status category tells usage from pass failures.
-tflayout_status RunPasses(onnx::ModelProto& model, const char* pipeline, char** error) {
+tflayout_status RunPasses(onnx::ModelProto& model, const char* pipeline, char** error,
+                          WeightStore* weight_store = nullptr) {
   PassRegistry registry;
   if (absl::Status st = RegisterBuiltinPasses(registry); !st.ok()) {
     return Fail(TFLAYOUT_ERROR_PASS, st, error);
@@ -34,7 +37,9 @@ tflayout_status RunPasses(onnx::ModelProto& model, const char* pipeline, char** 
       (pipeline == nullptr || std::strcmp(pipeline, "default") == 0) ? kDefaultPipeline : pipeline;
   auto passes = ParsePipeline(text, registry);
   if (!passes.ok()) return Fail(TFLAYOUT_ERROR_USAGE, passes.status(), error);
-  auto result = RunPipeline(model, *passes);
+  PipelineOptions options;
+  options.weight_store = weight_store;
+  auto result = RunPipeline(model, *passes, options);
   if (!result.ok()) {
     return Fail(absl::IsInvalidArgument(result.status()) ? TFLAYOUT_ERROR_INPUT
                                                          : TFLAYOUT_ERROR_PASS,
@@ -90,14 +95,16 @@ tflayout_status tflayout_run_file(const char* input_path, const char* output_pat
                 absl::InvalidArgumentError(absl::StrCat(output_path, ": output path is the input path")),
                 error);
   }
-  auto loaded = LoadModel(input_path);
+  // As tflayout-opt IN -o OUT: weights stream from the input to the output (lib/model_files.h).
+  const ModelFileOptions options;
+  std::unique_ptr<ExternalDataStore> store;
+  auto loaded = LoadModelFile(input_path, options, store);
   if (!loaded.ok()) return Fail(TFLAYOUT_ERROR_INPUT, loaded.status(), error);
-  if (tflayout_status st = RunPasses(loaded->model, pipeline, error); st != TFLAYOUT_OK) return st;
-  SaveOptions options;
-  options.protected_paths = loaded->external_files;
-  options.protected_paths.push_back(input_path);
-  options.use_external_data = !loaded->external_files.empty();
-  if (absl::Status st = SaveModel(loaded->model, output_path, options); !st.ok()) {
+  if (tflayout_status st = RunPasses(loaded->model, pipeline, error, store.get());
+      st != TFLAYOUT_OK) {
+    return st;
+  }
+  if (absl::Status st = SaveModelFile(*loaded, store.get(), output_path, options); !st.ok()) {
     return Fail(TFLAYOUT_ERROR_OUTPUT, st, error);
   }
   return TFLAYOUT_OK;

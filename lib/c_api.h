@@ -36,8 +36,10 @@ tflayout_status tflayout_run_bytes(const void* model, size_t size, const char* p
                                    const char* base_dir, void** out_model, size_t* out_size,
                                    char** error);
 
-/* Same for files: reads input_path (external data resolved next to it) and writes output_path
- * atomically; output_path must differ from input_path. */
+/* Same for files, as `tflayout-opt input_path -o output_path` runs it: external data is
+ * resolved next to the input and kept external; weights (external ones and embedded ones of
+ * 1 MiB or more) stream from the input to the output one tensor at a time, so memory stays
+ * about one tensor. output_path is written atomically and must differ from input_path. */
 tflayout_status tflayout_run_file(const char* input_path, const char* output_path,
                                   const char* pipeline, char** error);
 

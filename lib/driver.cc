@@ -17,7 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "lib/annotation.h"
 #include "lib/external_data.h"
-#include "lib/weights_on_disk.h"
+#include "lib/model_files.h"
 #include "lib/model_io.h"
 #include "lib/pass.h"
 #include "lib/pass_manager.h"
@@ -161,10 +161,18 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
   return "";
 }
 
-absl::StatusOr<LoadedModel> ReadInput(const std::string& input) {
-  if (input != "-") return LoadModel(input);
+absl::StatusOr<LoadedModel> ReadStdin() {
   std::string bytes((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   return ParseModel(bytes, "", "<stdin>");
+}
+
+ModelFileOptions FileOptions(const Flags& flags) {
+  ModelFileOptions options;
+  options.stream = !flags.no_stream && flags.output != "-";
+  options.in_place = flags.in_place;
+  options.embedded_in_memory = !flags.print_ir_after.empty();  // print the model as loaded
+  options.external_data = flags.external_data;
+  return options;
 }
 
 absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags,
@@ -176,28 +184,7 @@ absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags,
     std::cout.flush();
     return std::cout ? absl::OkStatus() : absl::UnavailableError("<stdout>: write failed");
   }
-  SaveOptions options;
-  options.protected_paths = loaded.external_files;
-  if (flags.input != "-") options.protected_paths.push_back(flags.input);
-  const bool huge = loaded.model.ByteSizeLong() > static_cast<size_t>(kMaxProtobufBytes);
-  options.use_external_data =
-      flags.external_data == "always" ||
-      (flags.external_data == "auto" && (!loaded.external_files.empty() || huge));
-  if (store != nullptr && !store->empty()) {
-    // External input stays external; embedded weights left in the input file (LoadInput) are
-    // written back inline unless the inlined model would pass protobuf's 2 GiB.
-    const std::vector<std::string> files = store->files();
-    const bool external_input = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
-      return f != loaded.weights_file;
-    });
-    options.protected_paths.insert(options.protected_paths.end(), files.begin(), files.end());
-    options.use_external_data =
-        flags.external_data == "always" ||
-        (flags.external_data == "auto" &&
-         (external_input || InlinedSize(loaded.model, *store) > kMaxProtobufBytes));
-    return WriteStreamed(loaded.model, *store, flags.output, options);
-  }
-  return SaveModel(loaded.model, flags.output, options);
+  return SaveModelFile(loaded, store, flags.output, FileOptions(flags));
 }
 
 void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream& os) {
@@ -272,37 +259,11 @@ class Progress {
   bool enabled_ = false;
 };
 
-// Loads the input. External data stays on disk (in `store`) for --in-place and for
-// file-to-file runs that keep it external: the pipeline sees the tensors' references and the
-// bytes move tensor by tensor. Models whose tensors share bytes fall back to a full load
-// (refused with --in-place, which could not rewrite one without the other).
+// Loads the input; see lib/model_files.h for what stays on disk (in `store`).
 absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
                                       std::unique_ptr<ExternalDataStore>& store) {
-  const bool stream = flags.in_place ||
-                      (!flags.no_stream && flags.input != "-" && flags.output != "-");
-  if (!stream) return ReadInput(flags.input);
-  // --in-place rewrites external data files only; file-to-file runs also leave the large
-  // embedded weights in the input file until the output is written (lib/weights_on_disk.h).
-  // (--print-ir-after shows the model as loaded, so it keeps embedded weights embedded.)
-  const bool weights_on_disk = !flags.in_place && flags.print_ir_after.empty();
-  absl::StatusOr<LoadedModel> loaded =
-      weights_on_disk ? LoadModelWeightsOnDisk(flags.input)
-                      : LoadModel(flags.input, LoadOptions{/*load_external_data=*/false});
-  if (!loaded.ok()) return loaded;
-  auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
-  if (!created.ok()) return WithContext(created.status(), flags.input);
-  if ((*created)->has_overlaps()) {
-    if (!flags.in_place) return ReadInput(flags.input);
-    return absl::FailedPreconditionError(absl::StrCat(
-        flags.input, ": ", (*created)->overlap_message(),
-        "; --in-place cannot rewrite one without the other"));
-  }
-  (*created)->set_embedded_file(loaded->weights_file);
-  if (absl::Status st = (*created)->PreloadTensorsPassesRead(loaded->model); !st.ok()) {
-    return WithContext(st, flags.input);
-  }
-  store = *std::move(created);
-  return loaded;
+  if (flags.input == "-") return ReadStdin();
+  return LoadModelFile(flags.input, FileOptions(flags), store);
 }
 
 // MLIR-style "===- pass timing and statistics -===" table.

@@ -68,5 +68,25 @@ TEST(CApi, FileToFile) {
   tflayout_free(error);
 }
 
+// A model with a 1 MiB weight takes the streamed path (lib/model_files.h): the file written is
+// the one tflayout-opt writes, byte for byte, with a custom-op pipeline as well.
+TEST(CApi, FileToFileStreamsLargeWeightsAsTheTool) {
+  const std::string dir = testing::MakeTempDir();
+  testing::ConvTransposeSpec spec;
+  spec.in_channels = 256;
+  spec.out_channels = 64;
+  spec.kernel = {4, 4};
+  const std::string input = dir + "/in.onnx";
+  testing::WriteFile(input, testing::MakeConvTransposeModel(spec).SerializeAsString());
+  const std::string pipeline = "conv-transpose-to-tf{form=custom-op}";
+  char* error = nullptr;
+  ASSERT_EQ(tflayout_run_file(input.c_str(), (dir + "/c.onnx").c_str(), pipeline.c_str(), &error),
+            TFLAYOUT_OK)
+      << error;
+  auto tool = testing::RunOpt({input, "-o", dir + "/t.onnx", "--passes=" + pipeline, "--no-stream"});
+  ASSERT_EQ(tool.exit_code, 0) << tool.output;
+  EXPECT_TRUE(testing::ReadFile(dir + "/c.onnx") == testing::ReadFile(dir + "/t.onnx"));
+}
+
 }  // namespace
 }  // namespace tflayout

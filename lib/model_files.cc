@@ -1,0 +1,62 @@
+#include "lib/model_files.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "lib/status.h"
+#include "lib/weights_on_disk.h"
+
+namespace tflayout {
+
+absl::StatusOr<LoadedModel> LoadModelFile(const std::string& path, const ModelFileOptions& options,
+                                          std::unique_ptr<ExternalDataStore>& store) {
+  store.reset();
+  if (!options.stream && !options.in_place) return LoadModel(path);
+  const bool weights_on_disk = !options.in_place && !options.embedded_in_memory;
+  absl::StatusOr<LoadedModel> loaded =
+      weights_on_disk ? LoadModelWeightsOnDisk(path)
+                      : LoadModel(path, LoadOptions{/*load_external_data=*/false});
+  if (!loaded.ok()) return loaded;
+  auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
+  if (!created.ok()) return WithContext(created.status(), path);
+  if ((*created)->has_overlaps()) {
+    if (!options.in_place) return LoadModel(path);
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": ", (*created)->overlap_message(),
+        "; --in-place cannot rewrite one without the other"));
+  }
+  (*created)->set_embedded_file(loaded->weights_file);
+  if (absl::Status st = (*created)->PreloadTensorsPassesRead(loaded->model); !st.ok()) {
+    return WithContext(st, path);
+  }
+  store = *std::move(created);
+  return loaded;
+}
+
+absl::Status SaveModelFile(LoadedModel& loaded, const ExternalDataStore* store,
+                           const std::string& output, const ModelFileOptions& options) {
+  SaveOptions save;
+  save.protected_paths = loaded.external_files;
+  if (!loaded.path.empty()) save.protected_paths.push_back(loaded.path);
+  const bool always = options.external_data == "always";
+  const bool automatic = options.external_data == "auto";
+  if (store == nullptr || store->empty()) {
+    const bool huge = loaded.model.ByteSizeLong() > static_cast<size_t>(kMaxProtobufBytes);
+    save.use_external_data = always || (automatic && (!loaded.external_files.empty() || huge));
+    return SaveModel(loaded.model, output, save);
+  }
+  // External input stays external; embedded weights left in the input file are written back
+  // inline unless the inlined model would pass protobuf's 2 GiB.
+  const std::vector<std::string> files = store->files();
+  const bool external_input = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
+    return f != loaded.weights_file;
+  });
+  save.protected_paths.insert(save.protected_paths.end(), files.begin(), files.end());
+  save.use_external_data =
+      always || (automatic && (external_input ||
+                               InlinedSize(loaded.model, *store) > kMaxProtobufBytes));
+  return WriteStreamed(loaded.model, *store, output, save);
+}
+
+}  // namespace tflayout

@@ -1,0 +1,39 @@
+// Reading a model file for a rewrite and writing the result: the file-to-file path that
+// tflayout-opt and tflayout_run_file (lib/c_api.h) share.
+//
+// With streaming (the default), weights stay on disk while the pipeline runs: external data in
+// its files, large embedded weights in the model file (lib/weights_on_disk.h). The pipeline
+// must then run with `store` as its PipelineOptions::weight_store, and the writer moves the
+// bytes one tensor at a time. Without streaming, or when two external tensors share bytes,
+// the whole model is loaded and `store` stays null.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "lib/external_data.h"
+#include "lib/model_io.h"
+
+namespace tflayout {
+
+struct ModelFileOptions {
+  bool stream = true;
+  // For --in-place: external data on disk, embedded weights in memory, and tensors that share
+  // bytes refused rather than loaded.
+  bool in_place = false;
+  // Keep embedded weights in memory even when streaming (to print the model as loaded).
+  bool embedded_in_memory = false;
+  // Output: "auto" (external data when the input had it or the model would pass 2 GiB),
+  // "always" or "never".
+  std::string external_data = "auto";
+};
+
+absl::StatusOr<LoadedModel> LoadModelFile(const std::string& path, const ModelFileOptions& options,
+                                          std::unique_ptr<ExternalDataStore>& store);
+
+// Writes the rewritten model to `output` atomically (never over the input or its data files).
+absl::Status SaveModelFile(LoadedModel& loaded, const ExternalDataStore* store,
+                           const std::string& output, const ModelFileOptions& options);
+
+}  // namespace tflayout
