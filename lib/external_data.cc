@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <limits>
 #include <optional>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -191,11 +192,6 @@ void SetLoadedLocation(TensorProto& tensor, bool embedded) {
 
 namespace {
 
-bool IsMainInitializer(const onnx::ModelProto& model, const TensorProto& t) {
-  const auto& inits = model.graph().initializer();
-  return std::any_of(inits.begin(), inits.end(), [&](const TensorProto& i) { return &i == &t; });
-}
-
 // The output of WriteStreamed without external data, as a sequence of serialized bytes, each
 // followed by nothing or by one external tensor's (transformed) payload. The pieces are cut so
 // that the file is byte for byte what protobuf writes for the model with every payload loaded:
@@ -299,6 +295,11 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
 }
 
 }  // namespace
+
+int64_t InlinedSize(onnx::ModelProto& model, const ExternalDataStore& store) {
+  absl::StatusOr<InlinePlan> plan = PlanInline(model, store);
+  return plan.ok() ? plan->size : std::numeric_limits<int64_t>::max();
+}
 
 int64_t InPlaceCrashPoint() {
   static const int64_t crash_at = [] {
@@ -508,8 +509,10 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
   if (!options.use_external_data) {
     // The main graph's external initializers are streamed into the output; the rare others
     // (in subgraphs, attributes, functions) are read into the model first.
+    std::unordered_set<const TensorProto*> main_initializers;
+    for (const TensorProto& t : model.graph().initializer()) main_initializers.insert(&t);
     TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
-      if (t.data_location() != TensorProto::EXTERNAL || IsMainInitializer(model, t)) {
+      if (t.data_location() != TensorProto::EXTERNAL || main_initializers.count(&t) != 0) {
         return absl::OkStatus();
       }
       TFL_ASSIGN_OR_RETURN(ExternalRegion region, store.RegionOf(t));
@@ -587,11 +590,6 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
 }
 
 // ---- in-place rewrite -------------------------------------------------------------------------
-
-int64_t InlinedSize(onnx::ModelProto& model, const ExternalDataStore& store) {
-  absl::StatusOr<InlinePlan> plan = PlanInline(model, store);
-  return plan.ok() ? plan->size : std::numeric_limits<int64_t>::max();
-}
 
 std::string InPlaceJournalPath(const std::string& model_path) {
   return model_path + ".tflayout-journal";
