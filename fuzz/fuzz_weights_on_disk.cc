@@ -29,7 +29,9 @@ std::string ReadAll(const std::string& path) {
   std::string bytes;
   tflayout::FileDescriptor fd(::open(path.c_str(), O_RDONLY));
   char buf[1 << 16];
-  for (ssize_t n; fd.get() >= 0 && (n = ::read(fd.get(), buf, sizeof buf)) > 0;) bytes.append(buf, n);
+  for (ssize_t n; fd.get() >= 0 && (n = ::read(fd.get(), buf, sizeof buf)) > 0;) {
+    bytes.append(buf, static_cast<size_t>(n));
+  }
   return bytes;
 }
 
@@ -45,8 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tflayout;
   const std::string dir = fuzz::BaseDir();
   const std::string input = dir + "/wod_in.onnx";
-  fuzz::Require(WriteFileAtomically(input, std::string(reinterpret_cast<const char*>(data), size)).ok(),
-                "write input");
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  fuzz::Require(WriteFileAtomically(input, bytes).ok(), "write input");
   absl::StatusOr<LoadedModel> lazy = LoadModelWeightsOnDisk(input, /*min_payload_bytes=*/16);
   absl::StatusOr<LoadedModel> full = LoadModel(input, LoadOptions{/*load_external_data=*/false});
   fuzz::Require(lazy.ok() == full.ok(), "the two loads disagree",

@@ -267,7 +267,8 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
   InlinePlan plan;
   plan.pieces.emplace_back();
   auto text = [&]() -> std::string& { return plan.pieces.back().bytes; };
-  const size_t graph_at = model.has_graph() ? FirstFieldAfter(model_rest, kGraph) : model_rest.size();
+  const size_t graph_at =
+      model.has_graph() ? FirstFieldAfter(model_rest, kGraph) : model_rest.size();
   text().append(model_rest, 0, graph_at);
   if (model.has_graph()) {
     wire::PutHeader(kGraph, static_cast<uint64_t>(graph_size), text());
@@ -289,7 +290,8 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
   }
   text().append(model_rest, graph_at, std::string::npos);
   for (const InlinePiece& piece : plan.pieces) {
-    plan.size += static_cast<int64_t>(piece.bytes.size()) + (piece.region ? piece.region->length : 0);
+    plan.size += static_cast<int64_t>(piece.bytes.size());
+    if (piece.region) plan.size += piece.region->length;
   }
   return plan;
 }

@@ -139,8 +139,9 @@ bool ScanTensor(FileScanner& in, int64_t begin, int64_t end, int64_t min_payload
     fields.push_back(f);
   }
   payload.reset();
+  const bool eligible = raw_fields == 1 && !other_storage;
   for (const Field& f : fields) {
-    if (f.number == kTensorRawData && f.wire == wire::kLengthDelimited && raw_fields == 1 && !other_storage &&
+    if (eligible && f.number == kTensorRawData && f.wire == wire::kLengthDelimited &&
         f.end - f.value >= min_payload) {
       payload = Payload{0, f.value, f.end - f.value};
       continue;
