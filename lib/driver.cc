@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -61,7 +62,8 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "                             (an empty pipeline round-trips the model)\n"
         "  --list-passes              list the passes with their summaries and options\n"
         "  --pass-statistics          print each pass's counters\n"
-        "  --pass-timing              print each pass's wall time\n"
+        "  --pass-timing              print each pass's wall time, and the input's load and the\n"
+        "                             output's write\n"
         "  --print-ir-after=NAME      print the model (ONNX text form) after pass NAME, or 'all'\n"
         "  --no-verify                skip verification after each pass\n"
         "  --load-pass-plugin=LIB.so  load passes from a plugin (repeatable; see lib/plugin.h)\n"
@@ -216,11 +218,23 @@ void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream
   }
 }
 
+// Wall time of the steps around the pipeline.
+struct IoSeconds {
+  double load = 0;
+  double write = 0;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 absl::Status WriteReport(const Flags& flags, const LoadedModel& loaded,
-                         const PipelineResult& result) {
+                         const PipelineResult& result, const IoSeconds& io) {
   RunReport report;
   report.set_input(flags.input);
   report.set_output(flags.output);
+  report.set_load_seconds(io.load);
+  report.set_write_seconds(io.write);
   for (const PassRun& run : result.passes) {
     PassReport* pass = report.add_passes();
     pass->set_name(run.name);
@@ -267,10 +281,14 @@ absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
 }
 
 // MLIR-style "===- pass timing and statistics -===" table.
-void PrintPassTable(const Flags& flags, const PipelineResult& result, std::ostream& os) {
+// With timing, the steps around the pipeline too: on large models reading and writing are
+// most of a run.
+void PrintPassTable(const Flags& flags, const PipelineResult& result, const IoSeconds& io,
+                    std::ostream& os) {
   os << "===- pass " << (flags.timing ? "timing" : "")
      << (flags.timing && flags.statistics ? " and " : "") << (flags.statistics ? "statistics" : "")
      << " -===\n";
+  if (flags.timing) os << absl::StrFormat("  (load input)  %.6f s\n", io.load);
   for (const PassRun& run : result.passes) {
     os << "  " << run.name;
     if (flags.timing) os << absl::StrFormat("  %.6f s", run.seconds);
@@ -278,6 +296,7 @@ void PrintPassTable(const Flags& flags, const PipelineResult& result, std::ostre
     if (!flags.statistics) continue;
     for (const auto& [key, value] : run.statistics) os << "    " << key << " = " << value << "\n";
   }
+  if (flags.timing) os << absl::StrFormat("  (write output)  %.6f s\n", io.write);
 }
 
 }  // namespace
@@ -368,7 +387,10 @@ int OptMain(int argc, char** argv) {
   }
   std::unique_ptr<ExternalDataStore> store;
   progress.Step("loading " + flags.input);
+  IoSeconds io;
+  auto started = std::chrono::steady_clock::now();
   absl::StatusOr<LoadedModel> loaded = LoadInput(flags, store);
+  io.load = SecondsSince(started);
   if (!loaded.ok()) {
     std::cerr << "tflayout-opt: " << loaded.status().message() << "\n";
     return kExitInput;
@@ -390,11 +412,13 @@ int OptMain(int argc, char** argv) {
   }
   progress.Step("writing " + flags.output);
   absl::Status written = absl::OkStatus();
+  started = std::chrono::steady_clock::now();
   if (!in_place) {
     written = WriteOutput(*loaded, flags, store.get());
   } else if (result->changed || in_place->resuming()) {  // an unchanged input is left alone
     written = in_place->Finish(*store, loaded->model);
   }
+  io.write = SecondsSince(started);
   progress.Done();
   if (absl::Status st = written; !st.ok()) {
     std::cerr << "tflayout-opt: " << st.message() << "\n";
@@ -402,13 +426,13 @@ int OptMain(int argc, char** argv) {
   }
 
   if (!flags.report.empty()) {
-    if (absl::Status st = WriteReport(flags, *loaded, *result); !st.ok()) {
+    if (absl::Status st = WriteReport(flags, *loaded, *result, io); !st.ok()) {
       std::cerr << "tflayout-opt: " << st.message() << "\n";
       return kExitOutput;
     }
   }
   if (!flags.quiet) PrintSummary(flags, *result, std::cerr);
-  if (flags.statistics || flags.timing) PrintPassTable(flags, *result, std::cerr);
+  if (flags.statistics || flags.timing) PrintPassTable(flags, *result, io, std::cerr);
   return kExitOk;
 }
 

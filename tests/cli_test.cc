@@ -22,6 +22,8 @@ TEST(Cli, DefaultPipelineOnBundledModel) {
   EXPECT_THAT(result.output, HasSubstr("rewrote 4 weight(s) for 4 ConvTranspose node(s)"));
   EXPECT_THAT(result.output, HasSubstr("weights-rewritten = 4"));
   EXPECT_THAT(result.output, HasSubstr("conv-transpose-to-tf  0."));
+  EXPECT_THAT(result.output, HasSubstr("(load input)  0."));
+  EXPECT_THAT(result.output, HasSubstr("(write output)  0."));
   EXPECT_EQ(testing::ReadFile(input), before);
   auto out = LoadModel(dir + "/out.onnx");
   ASSERT_TRUE(out.ok()) << out.status();
@@ -110,6 +112,8 @@ TEST(Cli, ReportFileDescribesTheRun) {
   EXPECT_THAT(report, HasSubstr("\"bytes_permuted\""));
   EXPECT_THAT(report, HasSubstr("\"source\":\"up1.weight\""));
   EXPECT_THAT(report, HasSubstr("\"seconds\""));
+  EXPECT_THAT(report, HasSubstr("\"load_seconds\""));
+  EXPECT_THAT(report, HasSubstr("\"write_seconds\""));
 }
 
 // On a terminal, a model over 64 MiB gets progress lines; piped output stays clean.
