@@ -532,7 +532,14 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     for (const InlinePiece& piece : plan.pieces) {
       TFL_RETURN_IF_ERROR(out->WriteAll(piece.bytes.data(), piece.bytes.size()));
       if (!piece.region) continue;
-      TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(*piece.region));
+      const ExternalRegion& region = *piece.region;
+      if (store.scheduled().count(region.key()) == 0) {  // untouched: copied by the kernel
+        TFL_ASSIGN_OR_RETURN(int fd, input_fd(region.path));
+        TFL_RETURN_IF_ERROR(
+            CopyRange(fd, region.path, region.offset, region.length, out->fd(), path));
+        continue;
+      }
+      TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(region));
       TFL_RETURN_IF_ERROR(out->WriteAll(bytes.data(), bytes.size()));
     }
     return out->Commit();
