@@ -20,8 +20,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
+#include "google/protobuf/message.h"
 #include "lib/conv_transpose.h"
 #include "lib/file_util.h"
 #include "lib/graph_view.h"
@@ -195,9 +194,8 @@ namespace {
 // The output of WriteStreamed without external data, as a sequence of serialized bytes, each
 // followed by nothing or by one external tensor's (transformed) payload. The pieces are cut so
 // that the file is byte for byte what protobuf writes for the model with every payload loaded:
-// protobuf writes known fields in field-number order and unknown ones last, so the graph goes
-// before the model's first field numbered above 7, initializers before the graph's first field
-// above 5, and raw_data before the tensor's first field above 9.
+// the graph (field 7) goes after the model's known fields numbered below 7, initializers
+// (5) after the graph's known fields below 5, raw_data (9) after the tensor's below 9.
 struct InlinePiece {
   std::string bytes;
   std::optional<ExternalRegion> region;
@@ -207,28 +205,35 @@ struct InlinePlan {
   int64_t size = 0;
 };
 
-// Offset of the first top-level field numbered above `number` in serialized message bytes.
-size_t FirstFieldAfter(const std::string& bytes, uint32_t number) {
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                            static_cast<int>(bytes.size()));
-  for (;;) {
-    const int at = in.CurrentPosition();
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0 || (tag >> 3) > number) return static_cast<size_t>(at);
-    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) return bytes.size();
+// Bytes of `message`'s serialization that come before a field numbered `number` would: its
+// known fields numbered below `number`, since protobuf writes known fields in field-number
+// order and unknown ones (which can carry any number) after all of them.
+size_t BytesBeforeField(const google::protobuf::Message& message, uint32_t number) {
+  std::unique_ptr<google::protobuf::Message> prefix(message.New());
+  prefix->CopyFrom(message);
+  const google::protobuf::Reflection* reflection = prefix->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(*prefix, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (static_cast<uint32_t>(field->number()) >= number) reflection->ClearField(prefix.get(), field);
   }
+  reflection->MutableUnknownFields(prefix.get())->Clear();
+  return prefix->ByteSizeLong();
 }
 
 absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDataStore& store) {
   constexpr uint32_t kGraph = 7, kInitializer = 5, kRawData = 9;
-  // The model without its graph, the graph without its initializers.
+  // The model without its graph, the graph without its initializers, and where those go.
   std::string model_rest, graph_rest;
+  size_t graph_at = 0, inits_at = 0;
   {
     std::unique_ptr<onnx::GraphProto> graph(model.release_graph());
     model_rest = model.SerializeAsString();
+    graph_at = BytesBeforeField(model, kGraph);
     google::protobuf::RepeatedPtrField<TensorProto> inits;
     inits.Swap(graph->mutable_initializer());
     graph_rest = graph->SerializeAsString();
+    inits_at = BytesBeforeField(*graph, kInitializer);
     inits.Swap(graph->mutable_initializer());
     model.set_allocated_graph(graph.release());
   }
@@ -256,7 +261,7 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
       SetRawData(bare, std::string());
       bare.clear_raw_data();
       init.bytes = bare.SerializeAsString();
-      init.raw_at = FirstFieldAfter(init.bytes, kRawData);
+      init.raw_at = BytesBeforeField(bare, kRawData);
     } else {
       init.bytes = t.SerializeAsString();
     }
@@ -267,12 +272,10 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
   InlinePlan plan;
   plan.pieces.emplace_back();
   auto text = [&]() -> std::string& { return plan.pieces.back().bytes; };
-  const size_t graph_at =
-      model.has_graph() ? FirstFieldAfter(model_rest, kGraph) : model_rest.size();
+  if (!model.has_graph()) graph_at = model_rest.size();
   text().append(model_rest, 0, graph_at);
   if (model.has_graph()) {
     wire::PutHeader(kGraph, static_cast<uint64_t>(graph_size), text());
-    const size_t inits_at = FirstFieldAfter(graph_rest, kInitializer);
     text().append(graph_rest, 0, inits_at);
     for (Init& init : inits) {
       wire::PutHeader(kInitializer, static_cast<uint64_t>(init.size()), text());
