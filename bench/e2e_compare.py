@@ -248,60 +248,55 @@ def main():
     me = os.path.abspath(__file__)
     rows = []
     try:
+        def generate(kind, path, layers):
+            t0 = time.monotonic()
+            (generate_embedded if kind == "embedded" else generate_external)(path, layers)
+            size = file_size(path)
+            print(f"generated {path} ({layers} layers, {size / GIB:.2f} GiB) in "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
+            return size
+
+        def run(model, name, cmd, out, layers, suffix, size):
+            """Measures cmd, checks the weights it wrote to `out`, removes them."""
+            wall, rss = measure(cmd, f"{name} ({model})")
+            rows.append((model, name, wall, rss, size))
+            check_weights(out, layers, suffix)
+            remove_model(out)
+            return wall, rss
+
+        for folder in ("r1", "t1", "r2", "t2"):
+            os.makedirs(os.path.join(work, folder))
+
         # ---- (i) embedded ----
         emb = os.path.join(work, "embedded.onnx")
-        t0 = time.monotonic()
-        generate_embedded(emb, emb_layers)
-        emb_size = file_size(emb)
-        print(f"generated {emb} ({emb_layers} layers, {emb_size / GIB:.2f} GiB) in "
-              f"{time.monotonic() - t0:.1f} s", flush=True)
-        os.makedirs(os.path.join(work, "r1"))
-        os.makedirs(os.path.join(work, "t1"))
+        emb_size = generate("embedded", emb, emb_layers)
         r_out = os.path.join(work, "r1", "out.onnx")
         t_out = os.path.join(work, "t1", "out.onnx")
-        rw, rr = measure([py, me, "--recipe", emb, r_out], "recipe (embedded)")
-        rows.append(("embedded", "recipe (onnx + numpy)", rw, rr, emb_size))
-        tw, tr = measure([tool, "-q", emb, "-o", t_out], "tflayout-opt (embedded)")
-        rows.append(("embedded", "tflayout-opt -o", tw, tr, emb_size))
-        check_weights(r_out, emb_layers, "")
-        check_weights(t_out, emb_layers, "__tf")
+        rw, _ = run("embedded", "recipe (onnx + numpy)", [py, me, "--recipe", emb, r_out], r_out,
+                    emb_layers, "", emb_size)
+        tw, tr = run("embedded", "tflayout-opt -o", [tool, "-q", emb, "-o", t_out], t_out,
+                     emb_layers, "__tf", emb_size)
         emb_ratio = (rw / tw, tr / emb_size)
-        remove_model(r_out)
-        remove_model(t_out)
         # The whole model in memory (what the Python API and stdin/stdout runs do).
-        nw, nr = measure([tool, "-q", "--no-stream", emb, "-o", t_out],
-                         "tflayout-opt --no-stream (embedded)")
-        rows.append(("embedded", "tflayout-opt -o --no-stream", nw, nr, emb_size))
-        check_weights(t_out, emb_layers, "__tf")
-        remove_model(t_out)
+        nw, _ = run("embedded", "tflayout-opt -o --no-stream",
+                    [tool, "-q", "--no-stream", emb, "-o", t_out], t_out, emb_layers, "__tf",
+                    emb_size)
         remove_model(emb)
 
         # ---- (ii) external ----
         ext = os.path.join(work, "external.onnx")
-        t0 = time.monotonic()
-        generate_external(ext, ext_layers)
-        ext_size = file_size(ext)
-        print(f"generated {ext} + .data ({ext_layers} layers, {ext_size / GIB:.2f} GiB) in "
-              f"{time.monotonic() - t0:.1f} s", flush=True)
-        os.makedirs(os.path.join(work, "r2"))
-        os.makedirs(os.path.join(work, "t2"))
+        ext_size = generate("external", ext, ext_layers)
         r_out = os.path.join(work, "r2", "out.onnx")
         t_out = os.path.join(work, "t2", "out.onnx")
         rw2 = None
         if ext_recipe:
-            rw2, rr2 = measure([py, me, "--recipe", ext, r_out, "--external"],
-                               "recipe (external)")
-            rows.append(("external", "recipe (onnx + numpy)", rw2, rr2, ext_size))
-            check_weights(r_out, ext_layers, "")
-            remove_model(r_out)
-        tw2, tr2 = measure([tool, "-q", ext, "-o", t_out], "tflayout-opt (external)")
-        rows.append(("external", "tflayout-opt -o (streamed)", tw2, tr2, ext_size))
-        check_weights(t_out, ext_layers, "__tf")
-        remove_model(t_out)
-        iw, ir = measure([tool, "-q", "--in-place", ext], "tflayout-opt --in-place")
-        rows.append(("external", "tflayout-opt --in-place", iw, ir, ext_size))
-        check_weights(ext, ext_layers, "__tf")
-        remove_model(ext)
+            rw2, _ = run("external", "recipe (onnx + numpy)",
+                         [py, me, "--recipe", ext, r_out, "--external"], r_out, ext_layers, "",
+                         ext_size)
+        tw2, tr2 = run("external", "tflayout-opt -o (streamed)", [tool, "-q", ext, "-o", t_out],
+                       t_out, ext_layers, "__tf", ext_size)
+        iw, ir = run("external", "tflayout-opt --in-place", [tool, "-q", "--in-place", ext], ext,
+                     ext_layers, "__tf", ext_size)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

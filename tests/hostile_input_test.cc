@@ -232,6 +232,14 @@ class HostileInputTest : public ::testing::Test {
     return true;
   }
 
+  // A 64 KiB tmpfs at `dir`, for the full-disk tests; false (and *why) when not permitted.
+  bool MountFullDisk(const std::string& dir, std::string* why) {
+    if (MountTmpfs(dir, "64k", /*read_only=*/false, why)) return true;
+    *why = "mounting a 64 KiB tmpfs is not permitted here (" + *why +
+           "); a full disk cannot be simulated without it";
+    return false;
+  }
+
   std::string in_dir_, out_dir_, in_, out_;
   std::vector<std::string> mounts_;   // unmounted in TearDown
   std::vector<std::string> cleanup_;  // extra folders removed in TearDown
@@ -822,10 +830,7 @@ TEST_F(HostileInputTest, ReadOnlyOutputFolderIsReported) {
 TEST_F(HostileInputTest, FullDiskLeavesNoPartialOutput) {
   const std::string small = out_dir_ + "/small";
   std::string why;
-  if (!MountTmpfs(small, "64k", /*read_only=*/false, &why)) {
-    GTEST_SKIP() << "mounting a 64 KiB tmpfs is not permitted here (" << why
-                 << "); a full disk cannot be simulated without it";
-  }
+  if (!MountFullDisk(small, &why)) GTEST_SKIP() << why;
   fs::copy_file(SourcePath("models/dcgan_generator.onnx"), in_);  // 77 KiB > 64 KiB
   ExpectRejected({in_, "-o", small + "/out.onnx"}, kExitOutput,
                  {small + "/out.onnx", "No space left on device"}, {}, small);
@@ -839,9 +844,7 @@ TEST_F(HostileInputTest, FullDiskLeavesNoPartialOutput) {
 TEST_F(HostileInputTest, FullDiskWithWeightsLeftOnDiskLeavesNoPartialOutput) {
   const std::string small = out_dir_ + "/small";
   std::string why;
-  if (!MountTmpfs(small, "64k", /*read_only=*/false, &why)) {
-    GTEST_SKIP() << "mounting a 64 KiB tmpfs is not permitted here (" << why << ")";
-  }
+  if (!MountFullDisk(small, &why)) GTEST_SKIP() << why;
   ConvTransposeSpec spec;
   spec.in_channels = 256;
   spec.out_channels = 64;
@@ -855,9 +858,7 @@ TEST_F(HostileInputTest, FullDiskWhileWritingTheModelAfterItsDataLeavesNothing) 
   // The data file fits, the model file does not: both temporary files must go.
   const std::string small = out_dir_ + "/small";
   std::string why;
-  if (!MountTmpfs(small, "64k", /*read_only=*/false, &why)) {
-    GTEST_SKIP() << "mounting a 64 KiB tmpfs is not permitted here (" << why << ")";
-  }
+  if (!MountFullDisk(small, &why)) GTEST_SKIP() << why;
   // A ~40 KiB weight goes to the data file; ~40 KiB of metadata stays in the model.
   ConvTransposeSpec spec;
   spec.in_channels = 16;

@@ -128,17 +128,9 @@ std::string SaveExternal(onnx::ModelProto model, const std::string& dir, const s
     data.append(static_cast<size_t>(pad), 'z');
     const size_t offset = data.size();
     data += t.raw_data();
-    const std::string length = std::to_string(t.raw_data().size());
+    const auto length = static_cast<int64_t>(t.raw_data().size());
     t.clear_raw_data();
-    t.set_data_location(onnx::TensorProto::EXTERNAL);
-    auto add = [&](const char* k, const std::string& v) {
-      auto* kv = t.add_external_data();
-      kv->set_key(k);
-      kv->set_value(v);
-    };
-    add("location", name + ".data");
-    add("offset", std::to_string(offset));
-    add("length", length);
+    SetExternalDataEntries(t, name + ".data", static_cast<int64_t>(offset), length);
     return absl::OkStatus();
   });
   testing::WriteFile(dir + "/" + name + ".data", data);

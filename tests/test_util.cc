@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "lib/model_io.h"
 #include "lib/tensor.h"
 #include "passes/register_builtin_passes.h"
 
@@ -128,17 +129,9 @@ onnx::ModelProto MakeConvTransposeModel(const ConvTransposeSpec& spec, const std
   FillTensor(weight, count, spec.storage == WeightStorage::kTyped);
   if (spec.storage == WeightStorage::kExternal) {
     WriteFile(folder + "/weights.bin", "PAD!" + weight.raw_data());  // offset 4 on purpose
-    const std::string length = std::to_string(weight.raw_data().size());
+    const auto length = static_cast<int64_t>(weight.raw_data().size());
     weight.clear_raw_data();
-    weight.set_data_location(onnx::TensorProto::EXTERNAL);
-    auto add = [&](const char* k, const std::string& v) {
-      auto* kv = weight.add_external_data();
-      kv->set_key(k);
-      kv->set_value(v);
-    };
-    add("location", "weights.bin");
-    add("offset", "4");
-    add("length", length);
+    SetExternalDataEntries(weight, "weights.bin", 4, length);
   }
   if (spec.storage == WeightStorage::kConstantNode) {
     onnx::NodeProto* constant = graph->add_node();
