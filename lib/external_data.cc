@@ -301,11 +301,6 @@ absl::StatusOr<InlinePlan> PlanInline(onnx::ModelProto& model, const ExternalDat
 
 }  // namespace
 
-int64_t InlinedSize(onnx::ModelProto& model, const ExternalDataStore& store) {
-  absl::StatusOr<InlinePlan> plan = PlanInline(model, store);
-  return plan.ok() ? plan->size : std::numeric_limits<int64_t>::max();
-}
-
 int64_t InPlaceCrashPoint() {
   static const int64_t crash_at = [] {
     const char* v = std::getenv("TFLAYOUT_TEST_CRASH_AT");
@@ -511,24 +506,8 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     return absl::OkStatus();
   };
 
-  if (!options.use_external_data) {
-    // The main graph's external initializers are streamed into the output; the rare others
-    // (in subgraphs, attributes, functions) are read into the model first.
-    std::unordered_set<const TensorProto*> main_initializers;
-    for (const TensorProto& t : model.graph().initializer()) main_initializers.insert(&t);
-    TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
-      if (t.data_location() != TensorProto::EXTERNAL || main_initializers.count(&t) != 0) {
-        return absl::OkStatus();
-      }
-      TFL_ASSIGN_OR_RETURN(ExternalRegion region, store.RegionOf(t));
-      return load_into_model(t, region);
-    }));
-    TFL_ASSIGN_OR_RETURN(InlinePlan plan, PlanInline(model, store));
-    if (plan.size > kMaxProtobufBytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          path, ": model serializes to ", plan.size,
-          " bytes, over protobuf's 2 GiB limit; save with external data"));
-    }
+  // The model file with every payload inline, piece by piece (see PlanInline).
+  auto write_inline = [&](const InlinePlan& plan) -> absl::Status {
     TFL_RETURN_IF_ERROR(CheckNotInput({CanonicalPath(path)}, options));
     TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> out, AtomicFile::Create(path));
     TFL_RETURN_IF_ERROR(out->Reserve(0, plan.size));
@@ -546,6 +525,27 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
       TFL_RETURN_IF_ERROR(out->WriteAll(bytes.data(), bytes.size()));
     }
     return out->Commit();
+  };
+
+  if (!options.use_external_data) {
+    // The main graph's external initializers are streamed into the output; the rare others
+    // (in subgraphs, attributes, functions) are read into the model first.
+    std::unordered_set<const TensorProto*> main_initializers;
+    for (const TensorProto& t : model.graph().initializer()) main_initializers.insert(&t);
+    TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
+      if (t.data_location() != TensorProto::EXTERNAL || main_initializers.count(&t) != 0) {
+        return absl::OkStatus();
+      }
+      TFL_ASSIGN_OR_RETURN(ExternalRegion region, store.RegionOf(t));
+      return load_into_model(t, region);
+    }));
+    TFL_ASSIGN_OR_RETURN(InlinePlan plan, PlanInline(model, store));
+    if (plan.size <= kMaxProtobufBytes) return write_inline(plan);
+    if (!options.external_data_over_limit) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          path, ": model serializes to ", plan.size,
+          " bytes, over protobuf's 2 GiB limit; save with external data"));
+    }
   }
 
   const std::string data_name = options.external_file_name.empty()

@@ -125,12 +125,10 @@ class ExternalDataStore : public WeightStore {
 // `path`: with options.use_external_data, one data file `<path>.data` written region by
 // region, then the model file; both atomically. Without it, the main graph's external
 // initializers are written inline one at a time (other external tensors are read into the
-// model first); the file is byte for byte what SaveModel writes after a full load. `model` is consumed (its tensors end up pointing at the new data file).
+// model first); the file is byte for byte what SaveModel writes after a full load. With
+// options.external_data_over_limit, a model that would pass 2 GiB inline goes external. `model` is consumed (its tensors end up pointing at the new data file).
 absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& store,
                            const std::string& path, const SaveOptions& options);
-
-// Size of the model file WriteStreamed writes without external data (every payload inline).
-int64_t InlinedSize(onnx::ModelProto& model, const ExternalDataStore& store);
 
 // The journal file an interrupted --in-place run leaves beside the model.
 std::string InPlaceJournalPath(const std::string& model_path);

@@ -39,23 +39,21 @@ absl::Status SaveModelFile(LoadedModel& loaded, const ExternalDataStore* store,
   SaveOptions save;
   save.protected_paths = loaded.external_files;
   if (!loaded.path.empty()) save.protected_paths.push_back(loaded.path);
-  const bool always = options.external_data == "always";
-  const bool automatic = options.external_data == "auto";
+  // "auto": external when the input had external data, or when the model would pass 2 GiB.
+  save.external_data_over_limit = options.external_data == "auto";
   if (store == nullptr || store->empty()) {
-    const bool huge = loaded.model.ByteSizeLong() > static_cast<size_t>(kMaxProtobufBytes);
-    save.use_external_data = always || (automatic && (!loaded.external_files.empty() || huge));
+    save.use_external_data = options.external_data == "always" ||
+                             (save.external_data_over_limit && !loaded.external_files.empty());
     return SaveModel(loaded.model, output, save);
   }
-  // External input stays external; embedded weights left in the input file are written back
-  // inline unless the inlined model would pass protobuf's 2 GiB.
+  // Embedded weights left in the input file do not count as external input.
   const std::vector<std::string> files = store->files();
   const bool external_input = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
     return f != loaded.weights_file;
   });
   save.protected_paths.insert(save.protected_paths.end(), files.begin(), files.end());
-  save.use_external_data =
-      always || (automatic && (external_input ||
-                               InlinedSize(loaded.model, *store) > kMaxProtobufBytes));
+  save.use_external_data = options.external_data == "always" ||
+                           (save.external_data_over_limit && external_input);
   return WriteStreamed(loaded.model, *store, output, save);
 }
 

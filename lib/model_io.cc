@@ -485,6 +485,12 @@ class Externalizer {
 
 absl::Status SaveModel(onnx::ModelProto& model, const std::string& path,
                        const SaveOptions& options) {
+  if (!options.use_external_data && options.external_data_over_limit &&
+      model.ByteSizeLong() > static_cast<size_t>(kMaxProtobufBytes)) {
+    SaveOptions external = options;
+    external.use_external_data = true;
+    return SaveModel(model, path, external);
+  }
   const std::string canonical = CanonicalPath(path);
   std::vector<std::string> targets = {canonical};
   std::string data_name;

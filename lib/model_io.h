@@ -69,6 +69,9 @@ absl::StatusOr<std::string> ResolveExternalLocation(const std::string& base_dir,
 struct SaveOptions {
   // Write tensors of at least external_threshold_bytes into one data file beside the model.
   bool use_external_data = false;
+  // Without use_external_data: write external data anyway when the model would not fit in
+  // one protobuf message (2 GiB), instead of failing.
+  bool external_data_over_limit = false;
   size_t external_threshold_bytes = 1024;
   // Data file name, relative to the model's folder; default "<model file name>.data".
   std::string external_file_name;

@@ -30,6 +30,12 @@ constexpr uint32_t kTensorDataLocation = 14;
 // uint64_data): a tensor with any of them next to raw_data stays in memory.
 constexpr uint32_t kTensorTypedFields[] = {4, 5, 6, 7, 10, 11};
 
+using WireType = wire::WireFormatLite::WireType;
+constexpr WireType kVarint = wire::WireFormatLite::WIRETYPE_VARINT;
+constexpr WireType kFixed64 = wire::WireFormatLite::WIRETYPE_FIXED64;
+constexpr WireType kFixed32 = wire::WireFormatLite::WIRETYPE_FIXED32;
+constexpr WireType kLengthDelimited = wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+
 
 // Reads a file through pread with a small window: the scan reads tags and lengths and jumps
 // over payloads without touching them.
@@ -95,19 +101,19 @@ bool NextField(FileScanner& in, int64_t& pos, int64_t limit, Field& f) {
   f.wire = static_cast<int>(tag & 7);
   uint64_t v;
   switch (f.wire) {
-    case wire::kVarint:
+    case kVarint:
       if (!in.Varint(pos, v)) return false;
       break;
-    case wire::kFixed64: pos += 8; break;
-    case wire::kFixed32: pos += 4; break;
-    case wire::kLengthDelimited:
+    case kFixed64: pos += 8; break;
+    case kFixed32: pos += 4; break;
+    case kLengthDelimited:
       if (!in.Varint(pos, v) || v > static_cast<uint64_t>(limit)) return false;
       pos += static_cast<int64_t>(v);
       break;
     default:
       return false;  // groups: not in onnx.proto
   }
-  f.value = f.wire == wire::kLengthDelimited ? pos - static_cast<int64_t>(v) : f.begin;
+  f.value = f.wire == kLengthDelimited ? pos - static_cast<int64_t>(v) : f.begin;
   f.end = pos;
   return pos <= limit;
 }
@@ -141,7 +147,7 @@ bool ScanTensor(FileScanner& in, int64_t begin, int64_t end, int64_t min_payload
   payload.reset();
   const bool eligible = raw_fields == 1 && !other_storage;
   for (const Field& f : fields) {
-    if (eligible && f.number == kTensorRawData && f.wire == wire::kLengthDelimited &&
+    if (eligible && f.number == kTensorRawData && f.wire == kLengthDelimited &&
         f.end - f.value >= min_payload) {
       payload = Payload{0, f.value, f.end - f.value};
       continue;
@@ -157,7 +163,7 @@ bool ScanGraph(FileScanner& in, int64_t begin, int64_t end, int64_t min_payload,
   for (int64_t pos = begin; pos < end;) {
     Field f;
     if (!NextField(in, pos, end, f)) return false;
-    if (f.number != kGraphInitializer || f.wire != wire::kLengthDelimited) {
+    if (f.number != kGraphInitializer || f.wire != kLengthDelimited) {
       if (!in.CopyTo(f.begin, f.end - f.begin, out)) return false;
       continue;
     }
@@ -182,7 +188,7 @@ std::optional<std::string> ScanModel(FileScanner& in, int64_t min_payload,
   for (int64_t pos = 0; pos < in.size();) {
     Field f;
     if (!NextField(in, pos, in.size(), f)) return std::nullopt;
-    if (f.number != kModelGraph || f.wire != wire::kLengthDelimited) {
+    if (f.number != kModelGraph || f.wire != kLengthDelimited) {
       if (!in.CopyTo(f.begin, f.end - f.begin, out)) return std::nullopt;
       continue;
     }
