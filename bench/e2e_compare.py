@@ -12,7 +12,7 @@ Python process starts with the parent's RSS as its peak):
   recipe          onnx.load, numpy.ascontiguousarray(w.transpose(2, 3, 1, 0)) for every
                   ConvTranspose weight, onnx.save (with external data for (ii))
   tflayout-opt    the default pipeline, -o OUT: weights stay on disk until they are written
-                  (large embedded ones of (i) too, lib/weights_on_disk.h), one tensor at a time
+                  (large embedded ones of (i) too, lib/io/weights_on_disk.h), one tensor at a time
   --no-stream     (i) only: the same with the whole model loaded into memory
   --in-place      (ii) only: tflayout-opt --in-place on the generated model
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "lib/permute.h"
+#include "tflayout/permute.h"
 
 namespace {
 

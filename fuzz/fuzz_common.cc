@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "passes/register_builtin_passes.h"
+#include "tflayout/register_builtin_passes.h"
 
 namespace tflayout::fuzz {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 namespace tflayout::fuzz {
 

@@ -7,11 +7,11 @@
 
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_common.h"
-#include "lib/conv_transpose.h"
-#include "lib/graph_view.h"
-#include "lib/model_io.h"
-#include "lib/tensor.h"
-#include "lib/verify.h"
+#include "tflayout/conv_transpose.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/model_io.h"
+#include "tflayout/tensor.h"
+#include "lib/ir/verify.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   (void)tflayout::fuzz::BaseDir();

@@ -11,10 +11,10 @@
 
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_common.h"
-#include "lib/annotation.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
-#include "lib/pass_manager.h"
+#include "tflayout/annotation.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
+#include "tflayout/pass_manager.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzz target (iii): embedded weights left in the input file (lib/weights_on_disk.h) against a
+// Fuzz target (iii): embedded weights left in the input file (lib/io/weights_on_disk.h) against a
 // full load. The input is written to a file and loaded both ways, with payloads of >= 16 bytes
 // left on disk so that small inputs reach the wire-format scan. Both loads must agree on
 // success; when they succeed, the default pipeline runs on both and the streamed inline
@@ -15,12 +15,12 @@
 #include <string>
 
 #include "fuzz/fuzz_common.h"
-#include "lib/external_data.h"
-#include "lib/file_util.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
-#include "lib/pass_manager.h"
-#include "lib/weights_on_disk.h"
+#include "lib/io/external_data.h"
+#include "lib/io/file_util.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
+#include "tflayout/pass_manager.h"
+#include "lib/io/weights_on_disk.h"
 
 namespace {
 

@@ -5,12 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "lib/annotation.h"
-#include "lib/conv_transpose.h"
-#include "lib/graph_view.h"
-#include "lib/permute.h"
-#include "lib/status.h"
-#include "lib/tensor.h"
+#include "tflayout/annotation.h"
+#include "tflayout/conv_transpose.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/permute.h"
+#include "tflayout/status.h"
+#include "tflayout/tensor.h"
 
 namespace tflayout {
 namespace {

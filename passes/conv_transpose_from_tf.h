@@ -13,7 +13,7 @@
 
 #include <memory>
 
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 namespace tflayout {
 

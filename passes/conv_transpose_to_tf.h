@@ -21,7 +21,7 @@
 
 #include <memory>
 
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 namespace tflayout {
 

@@ -4,10 +4,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "lib/conv_transpose.h"
-#include "lib/graph_view.h"
-#include "lib/status.h"
-#include "lib/tensor.h"
+#include "tflayout/conv_transpose.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/status.h"
+#include "tflayout/tensor.h"
 
 namespace tflayout {
 namespace {

@@ -1,6 +1,6 @@
-#include "passes/register_builtin_passes.h"
+#include "tflayout/register_builtin_passes.h"
 
-#include "lib/status.h"
+#include "tflayout/status.h"
 #include "passes/conv_transpose_from_tf.h"
 #include "passes/conv_transpose_to_tf.h"
 #include "passes/materialize_conv_transpose_dilations.h"

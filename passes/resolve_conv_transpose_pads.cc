@@ -3,9 +3,9 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "lib/conv_transpose.h"
-#include "lib/graph_view.h"
-#include "lib/status.h"
+#include "tflayout/conv_transpose.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/status.h"
 
 namespace tflayout {
 namespace {

@@ -5,7 +5,7 @@
 // After:   Y = ConvTranspose(X, W) pads=[b1,b2,e1,e2]                      (same output)
 //
 // Conditions: ai.onnx ConvTranspose whose input's spatial dims are known from ONNX shape
-// inference. The rule (lib/conv_transpose.h) is the ONNX specification's, which current ONNX
+// inference. The rule (include/tflayout/conv_transpose.h) is the ONNX specification's, which current ONNX
 // Runtime follows; python/tests/test_resolve_pads.py checks it against ONNX Runtime. A node
 // whose dims are unknown, or whose output_shape would need negative pads, keeps its attributes
 // and gets a remark in the annotation. auto_pad=VALID becomes pads of zero.
@@ -13,7 +13,7 @@
 
 #include <memory>
 
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 namespace tflayout {
 

@@ -1,9 +1,9 @@
 // The C API as a C caller uses it: bytes in, bytes out, files, errors as strings.
-#include "lib/c_api.h"
+#include "tflayout/c_api.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/annotation.h"
+#include "tflayout/annotation.h"
 #include "tests/test_util.h"
 
 namespace tflayout {
@@ -68,7 +68,7 @@ TEST(CApi, FileToFile) {
   tflayout_free(error);
 }
 
-// A model with a 1 MiB weight takes the streamed path (lib/model_files.h): the file written is
+// A model with a 1 MiB weight takes the streamed path (lib/io/model_files.h): the file written is
 // the one tflayout-opt writes, byte for byte, with a custom-op pipeline as well.
 TEST(CApi, FileToFileStreamsLargeWeightsAsTheTool) {
   const std::string dir = testing::MakeTempDir();

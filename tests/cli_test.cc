@@ -1,10 +1,10 @@
 // tflayout-opt as a user runs it: the README's command on a bundled model, flags, exit codes.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/annotation.h"
-#include "lib/driver.h"
-#include "lib/model_io.h"
-#include "lib/verify.h"
+#include "tflayout/annotation.h"
+#include "lib/api/driver.h"
+#include "tflayout/model_io.h"
+#include "lib/ir/verify.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

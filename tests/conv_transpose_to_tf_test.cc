@@ -8,12 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/annotation.h"
-#include "lib/model_io.h"
-#include "lib/pass_manager.h"
-#include "lib/tensor.h"
-#include "lib/verify.h"
-#include "passes/register_builtin_passes.h"
+#include "tflayout/annotation.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/tensor.h"
+#include "lib/ir/verify.h"
+#include "tflayout/register_builtin_passes.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

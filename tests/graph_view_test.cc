@@ -1,5 +1,5 @@
 // Graph view: definitions and uses across subgraphs and graph outputs, unique names.
-#include "lib/graph_view.h"
+#include "tflayout/graph_view.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

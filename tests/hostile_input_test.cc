@@ -3,7 +3,7 @@
 // its external data are never modified; no output (and no temporary file) is left behind.
 // Also: fuzz-found regressions (tests/regressions/) and output determinism.
 //
-// Every case runs the real tflayout-opt binary (RunOpt). Exit codes (lib/driver.h):
+// Every case runs the real tflayout-opt binary (RunOpt). Exit codes (lib/api/driver.h):
 // 0 ok, 1 usage, 2 input, 3 pass/verification, 4 output.
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -22,11 +22,11 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/driver.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
-#include "lib/pass_manager.h"
-#include "passes/register_builtin_passes.h"
+#include "lib/api/driver.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/register_builtin_passes.h"
 #include "tests/test_util.h"
 
 namespace tflayout::testing {
@@ -839,7 +839,7 @@ TEST_F(HostileInputTest, FullDiskLeavesNoPartialOutput) {
                  {"out.onnx", "No space left on device"}, {}, small);
 }
 
-// A model whose 1 MiB weight stays in the input file until it is written (lib/weights_on_disk.h):
+// A model whose 1 MiB weight stays in the input file until it is written (lib/io/weights_on_disk.h):
 // the space is reserved before writing, so the full disk is reported up front.
 TEST_F(HostileInputTest, FullDiskWithWeightsLeftOnDiskLeavesNoPartialOutput) {
   const std::string small = out_dir_ + "/small";

@@ -19,12 +19,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/annotation.h"
-#include "lib/driver.h"
-#include "lib/external_data.h"
-#include "lib/graph_view.h"
-#include "lib/model_io.h"
-#include "lib/tensor.h"
+#include "tflayout/annotation.h"
+#include "lib/api/driver.h"
+#include "lib/io/external_data.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/model_io.h"
+#include "tflayout/tensor.h"
 #include "tests/test_util.h"
 
 extern char** environ;

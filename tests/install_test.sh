@@ -8,6 +8,14 @@ src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
+# Only the public API is installed, flat under include/tflayout/ (no internal headers).
+inc="$work/prefix/include/tflayout"
+for h in c_api.h pass.h pass_manager.h plugin.h register_builtin_passes.h tflayout.pb.h; do
+  [[ -f $inc/$h ]] || { echo "install test: $inc/$h missing" >&2; exit 1; }
+done
+if find "$inc" -mindepth 1 -type d | grep -q . || [[ -e $inc/permute_kernels.h || -e $inc/wire_format.h ]]; then
+  echo "install test: internal headers installed:" >&2; find "$inc" >&2; exit 1
+fi
 cmake -S "$src/tests/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/consumer" -j 2 >/dev/null
 export LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}"

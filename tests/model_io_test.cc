@@ -4,8 +4,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/model_io.h"
-#include "lib/tensor.h"
+#include "tflayout/model_io.h"
+#include "tflayout/tensor.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

@@ -3,8 +3,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/pass_manager.h"
-#include "passes/register_builtin_passes.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/register_builtin_passes.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

@@ -1,4 +1,4 @@
-#include "lib/permute.h"
+#include "tflayout/permute.h"
 
 #include <malloc.h>
 

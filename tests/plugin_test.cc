@@ -1,8 +1,8 @@
 // Pass plugins through tflayout-opt --load-pass-plugin, as a plugin author would use them.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/driver.h"
-#include "lib/model_io.h"
+#include "lib/api/driver.h"
+#include "tflayout/model_io.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

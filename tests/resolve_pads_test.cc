@@ -1,10 +1,10 @@
 // Pad resolution (the ONNX specification's rule) and the resolve-conv-transpose-pads pass.
 // python/tests/test_resolve_pads.py checks the same rule against ONNX Runtime.
-#include "lib/conv_transpose.h"
+#include "tflayout/conv_transpose.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/annotation.h"
+#include "tflayout/annotation.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

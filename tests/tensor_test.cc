@@ -1,5 +1,5 @@
 // Tensor views: element sizes, checked counts, slots in raw and typed storage.
-#include "lib/tensor.h"
+#include "tflayout/tensor.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "lib/model_io.h"
-#include "lib/tensor.h"
-#include "passes/register_builtin_passes.h"
+#include "tflayout/model_io.h"
+#include "tflayout/tensor.h"
+#include "tflayout/register_builtin_passes.h"
 
 namespace tflayout::testing {
 namespace fs = std::filesystem;

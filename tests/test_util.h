@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "lib/pass_manager.h"
+#include "tflayout/pass_manager.h"
 #include "onnx/onnx_pb.h"
 
 namespace tflayout::testing {

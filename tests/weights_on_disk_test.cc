@@ -1,5 +1,5 @@
 // Large embedded weights stay in the input file while the pipeline runs and are streamed into
-// the output (lib/weights_on_disk.h, WriteStreamed without external data): the output must be
+// the output (lib/io/weights_on_disk.h, WriteStreamed without external data): the output must be
 // byte for byte the one a full load writes (--no-stream), and anything unusual must load and
 // fail exactly as a full load does.
 #include <sys/stat.h>
@@ -9,13 +9,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/driver.h"
-#include "lib/external_data.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
-#include "lib/pass_manager.h"
-#include "lib/weights_on_disk.h"
-#include "passes/register_builtin_passes.h"
+#include "lib/api/driver.h"
+#include "lib/io/external_data.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
+#include "tflayout/pass_manager.h"
+#include "lib/io/weights_on_disk.h"
+#include "tflayout/register_builtin_passes.h"
 #include "tests/test_util.h"
 
 namespace tflayout {

@@ -7,12 +7,12 @@
 #include <optional>
 #include <string>
 
-#include "lib/annotation.h"
-#include "lib/c_api.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
-#include "lib/pass_manager.h"
-#include "passes/register_builtin_passes.h"
+#include "tflayout/annotation.h"
+#include "tflayout/c_api.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/register_builtin_passes.h"
 
 namespace py = pybind11;
 

@@ -1,4 +1,4 @@
-"""The pad-resolution rule of lib/conv_transpose.h (the ONNX spec's) against the installed ONNX
+"""The pad-resolution rule of include/tflayout/conv_transpose.h (the ONNX spec's) against the installed ONNX
 Runtime: ORT on the original (auto_pad SAME_UPPER / SAME_LOWER, or output_shape with NOTSET) vs
 ORT on the output of `--passes=resolve-conv-transpose-pads` (explicit pads), across odd and even
 total paddings, strides 1-3, 1-D/2-D/3-D. Also checks the written pads against the rule."""

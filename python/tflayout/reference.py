@@ -15,7 +15,7 @@ def resolve_pads(in_spatial: Sequence[int], kernel: Sequence[int], strides: Sequ
                  dilations: Sequence[int], output_padding: Sequence[int], auto_pad: str = "NOTSET",
                  pads: Optional[Sequence[int]] = None,
                  output_shape: Optional[Sequence[int]] = None) -> Tuple[List[int], List[int]]:
-    """(pads_begin, pads_end) by the ONNX spec rule (the one in lib/conv_transpose.h)."""
+    """(pads_begin, pads_end) by the ONNX spec rule (the one in include/tflayout/conv_transpose.h)."""
     n = len(in_spatial)
     if auto_pad in ("NOTSET", "") and not output_shape:
         pads = list(pads or [0] * (2 * n))

@@ -1,7 +1,7 @@
 /* Uses the installed C API from C: run the default pipeline file to file. */
 #include <stdio.h>
 
-#include "lib/c_api.h"
+#include <tflayout/c_api.h>
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;

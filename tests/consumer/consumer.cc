@@ -1,10 +1,10 @@
 // Uses the installed C++ API: load a model, run the default pipeline, report the rewrites.
 #include <iostream>
 
-#include "lib/annotation.h"
-#include "lib/model_io.h"
-#include "lib/pass_manager.h"
-#include "passes/register_builtin_passes.h"
+#include <tflayout/annotation.h>
+#include <tflayout/model_io.h>
+#include <tflayout/pass_manager.h>
+#include <tflayout/register_builtin_passes.h>
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;

@@ -1,7 +1,7 @@
 // A sample pass plugin: adds "strip-doc-strings", which clears node doc strings.
 #include <string>
 
-#include "lib/plugin.h"
+#include "tflayout/plugin.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // A plugin built for a future API version: the loader must refuse it.
-#include "lib/plugin.h"
+#include "tflayout/plugin.h"
 
 extern "C" __attribute__((visibility("default"))) TflayoutPassPluginInfo
 tflayoutGetPassPluginInfo() {

@@ -1,4 +1,4 @@
-// tflayout-opt: the command-line driver. All logic lives in lib/driver.cc.
-#include "lib/driver.h"
+// tflayout-opt: the command-line driver. All logic lives in lib/api/driver.cc.
+#include "lib/api/driver.h"
 
 int main(int argc, char** argv) { return tflayout::OptMain(argc, argv); }

@@ -1,8 +1,8 @@
 // Reading a model file for a rewrite and writing the result: the file-to-file path that
-// tflayout-opt and tflayout_run_file (lib/c_api.h) share.
+// tflayout-opt and tflayout_run_file (include/tflayout/c_api.h) share.
 //
 // With streaming (the default), weights stay on disk while the pipeline runs: external data in
-// its files, large embedded weights in the model file (lib/weights_on_disk.h). The pipeline
+// its files, large embedded weights in the model file (lib/io/weights_on_disk.h). The pipeline
 // must then run with `store` as its PipelineOptions::weight_store, and the writer moves the
 // bytes one tensor at a time. Without streaming, or when two external tensors share bytes,
 // the whole model is loaded and `store` stays null.
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "lib/external_data.h"
-#include "lib/model_io.h"
+#include "lib/io/external_data.h"
+#include "tflayout/model_io.h"
 
 namespace tflayout {
 

@@ -1,11 +1,11 @@
-#include "lib/model_files.h"
+#include "lib/io/model_files.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "lib/status.h"
-#include "lib/weights_on_disk.h"
+#include "tflayout/status.h"
+#include "lib/io/weights_on_disk.h"
 
 namespace tflayout {
 

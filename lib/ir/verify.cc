@@ -1,4 +1,4 @@
-#include "lib/verify.h"
+#include "lib/ir/verify.h"
 
 #include <exception>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "lib/status.h"
+#include "tflayout/status.h"
 #include "onnx/checker.h"
 
 namespace tflayout {

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "absl/status/status.h"
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 namespace tflayout {
 

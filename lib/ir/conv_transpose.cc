@@ -1,4 +1,4 @@
-#include "lib/conv_transpose.h"
+#include "tflayout/conv_transpose.h"
 
 #include <algorithm>
 #include <exception>
@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "lib/graph_view.h"
-#include "lib/status.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/status.h"
 #include "onnx/shape_inference/implementation.h"
 
 namespace tflayout {

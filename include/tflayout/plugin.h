@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 #define TFLAYOUT_PASS_PLUGIN_API_VERSION 1
 

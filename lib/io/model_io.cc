@@ -1,4 +1,4 @@
-#include "lib/model_io.h"
+#include "tflayout/model_io.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -19,10 +19,10 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "lib/file_util.h"
-#include "lib/graph_view.h"
-#include "lib/status.h"
-#include "lib/tensor.h"
+#include "lib/io/file_util.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/status.h"
+#include "tflayout/tensor.h"
 
 namespace tflayout {
 namespace {

@@ -1,4 +1,4 @@
-#include "lib/file_util.h"
+#include "lib/io/file_util.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "lib/status.h"
+#include "tflayout/status.h"
 
 namespace tflayout {
 

@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "onnx/onnx_pb.h"
-#include "proto/tflayout.pb.h"
+#include "tflayout/tflayout.pb.h"
 
 namespace tflayout {
 

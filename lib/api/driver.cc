@@ -1,4 +1,4 @@
-#include "lib/driver.h"
+#include "lib/api/driver.h"
 
 #include <unistd.h>
 
@@ -16,15 +16,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "lib/annotation.h"
-#include "lib/external_data.h"
-#include "lib/model_files.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
-#include "lib/pass_manager.h"
-#include "lib/plugin.h"
-#include "lib/status.h"
-#include "passes/register_builtin_passes.h"
+#include "tflayout/annotation.h"
+#include "lib/io/external_data.h"
+#include "lib/io/model_files.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/plugin.h"
+#include "tflayout/status.h"
+#include "tflayout/register_builtin_passes.h"
 
 namespace tflayout {
 namespace {
@@ -66,7 +66,7 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "                             output's write\n"
         "  --print-ir-after=NAME      print the model (ONNX text form) after pass NAME, or 'all'\n"
         "  --no-verify                skip verification after each pass\n"
-        "  --load-pass-plugin=LIB.so  load passes from a plugin (repeatable; see lib/plugin.h)\n"
+        "  --load-pass-plugin=LIB.so  load passes from a plugin (repeatable; see include/tflayout/plugin.h)\n"
         "  --report=FILE              write a JSON report: passes, timing, statistics, rewrites\n"
         "  --threads=N                threads for weight permutation (default 1)\n"
         "  --external-data=auto|always|never\n"
@@ -273,7 +273,7 @@ class Progress {
   bool enabled_ = false;
 };
 
-// Loads the input; see lib/model_files.h for what stays on disk (in `store`).
+// Loads the input; see lib/io/model_files.h for what stays on disk (in `store`).
 absl::StatusOr<LoadedModel> LoadInput(const Flags& flags,
                                       std::unique_ptr<ExternalDataStore>& store) {
   if (flags.input == "-") return ReadStdin();

@@ -1,4 +1,4 @@
-#include "lib/plugin.h"
+#include "tflayout/plugin.h"
 
 #include <dlfcn.h>
 

@@ -1,4 +1,4 @@
-#include "lib/external_data.h"
+#include "lib/io/external_data.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,13 +21,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message.h"
-#include "lib/conv_transpose.h"
-#include "lib/file_util.h"
-#include "lib/graph_view.h"
-#include "lib/model_io.h"
-#include "lib/status.h"
-#include "lib/tensor.h"
-#include "lib/wire_format.h"
+#include "tflayout/conv_transpose.h"
+#include "lib/io/file_util.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/model_io.h"
+#include "tflayout/status.h"
+#include "tflayout/tensor.h"
+#include "lib/io/wire_format.h"
 
 namespace tflayout {
 namespace {

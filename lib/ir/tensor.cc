@@ -1,4 +1,4 @@
-#include "lib/tensor.h"
+#include "tflayout/tensor.h"
 
 #include <cstring>
 #include <limits>

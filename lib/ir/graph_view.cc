@@ -1,9 +1,9 @@
-#include "lib/graph_view.h"
+#include "tflayout/graph_view.h"
 
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "lib/status.h"
+#include "tflayout/status.h"
 
 namespace tflayout {
 namespace {

@@ -1,4 +1,4 @@
-// Transpose micro-kernels and tile drivers for lib/permute.cc.
+// Transpose micro-kernels and tile drivers for lib/permute/permute.cc.
 //
 // NOT a normal header: permute.cc includes it several times, each time inside its own namespace
 // and with TFLAYOUT_PERMUTE_SSE2, TFLAYOUT_PERMUTE_AVX2 or TFLAYOUT_PERMUTE_AVX512 (which

@@ -34,7 +34,7 @@ struct LoadedModel {
   std::string path;                      // as given
   std::string base_dir;                  // folder external data is resolved against
   std::vector<std::string> external_files;  // canonical paths of data files that were read
-  // LoadModelWeightsOnDisk (lib/weights_on_disk.h): canonical path of the model file when
+  // LoadModelWeightsOnDisk (lib/io/weights_on_disk.h): canonical path of the model file when
   // embedded initializers were left in it as external references; empty otherwise.
   std::string weights_file;
 };

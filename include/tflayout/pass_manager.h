@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "lib/pass.h"
+#include "tflayout/pass.h"
 #include "onnx/onnx_pb.h"
 
 namespace tflayout {

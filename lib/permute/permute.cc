@@ -1,4 +1,4 @@
-#include "lib/permute.h"
+#include "tflayout/permute.h"
 
 #include <algorithm>
 #include <atomic>
@@ -36,14 +36,14 @@ namespace permute_internal {
 
 // ---- kernels, compiled once per instruction set --------------------------------------------------
 namespace scalar {
-#include "lib/permute_kernels.h"  // NOLINT(build/include)
+#include "lib/permute/permute_kernels.h"  // NOLINT(build/include)
 }  // namespace scalar
 
 #if defined(TFLAYOUT_PERMUTE_X86)
 TFLAYOUT_TARGET_BEGIN("sse2")
 namespace sse2 {
 #define TFLAYOUT_PERMUTE_SSE2 1
-#include "lib/permute_kernels.h"  // NOLINT(build/include)
+#include "lib/permute/permute_kernels.h"  // NOLINT(build/include)
 #undef TFLAYOUT_PERMUTE_SSE2
 }  // namespace sse2
 TFLAYOUT_TARGET_END
@@ -51,7 +51,7 @@ TFLAYOUT_TARGET_END
 TFLAYOUT_TARGET_BEGIN("avx2")
 namespace avx2 {
 #define TFLAYOUT_PERMUTE_AVX2 1
-#include "lib/permute_kernels.h"  // NOLINT(build/include)
+#include "lib/permute/permute_kernels.h"  // NOLINT(build/include)
 #undef TFLAYOUT_PERMUTE_AVX2
 }  // namespace avx2
 TFLAYOUT_TARGET_END
@@ -60,7 +60,7 @@ TFLAYOUT_TARGET_BEGIN("avx2,avx512f,avx512bw,avx512vl,avx512dq")
 namespace avx512 {
 #define TFLAYOUT_PERMUTE_AVX2 1
 #define TFLAYOUT_PERMUTE_AVX512 1
-#include "lib/permute_kernels.h"  // NOLINT(build/include)
+#include "lib/permute/permute_kernels.h"  // NOLINT(build/include)
 #undef TFLAYOUT_PERMUTE_AVX512
 #undef TFLAYOUT_PERMUTE_AVX2
 }  // namespace avx512

@@ -1,4 +1,4 @@
-#include "lib/weights_on_disk.h"
+#include "lib/io/weights_on_disk.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "lib/file_util.h"
-#include "lib/status.h"
-#include "lib/tensor.h"
-#include "lib/wire_format.h"
+#include "lib/io/file_util.h"
+#include "tflayout/status.h"
+#include "tflayout/tensor.h"
+#include "lib/io/wire_format.h"
 
 namespace tflayout {
 namespace {

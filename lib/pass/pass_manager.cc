@@ -1,13 +1,13 @@
-#include "lib/pass_manager.h"
+#include "tflayout/pass_manager.h"
 
 #include <algorithm>
 #include <chrono>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "lib/annotation.h"
-#include "lib/status.h"
-#include "lib/verify.h"
+#include "tflayout/annotation.h"
+#include "tflayout/status.h"
+#include "lib/ir/verify.h"
 #include "onnx/defs/printer.h"
 
 namespace tflayout {

@@ -15,14 +15,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "lib/tensor.h"
+#include "tflayout/tensor.h"
 #include "onnx/onnx_pb.h"
-#include "proto/tflayout.pb.h"
+#include "tflayout/tflayout.pb.h"
 
 namespace tflayout {
 
 // Access to tensors whose elements stay in external data files while the pipeline runs
-// (tflayout-opt streaming and --in-place; see lib/external_data.h). A pass never sees their
+// (tflayout-opt streaming and --in-place; see lib/io/external_data.h). A pass never sees their
 // bytes: it asks for their geometry, then schedules a rewrite that the store runs when it
 // writes or maps the data, exactly once per tensor. Passes must leave such a tensor's
 // external_data entries (location, offset, length) untouched.

@@ -1,4 +1,4 @@
-#include "lib/c_api.h"
+#include "tflayout/c_api.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -6,11 +6,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "lib/annotation.h"
-#include "lib/model_files.h"
-#include "lib/model_io.h"
-#include "lib/pass_manager.h"
-#include "passes/register_builtin_passes.h"
+#include "tflayout/annotation.h"
+#include "lib/io/model_files.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/register_builtin_passes.h"
 
 namespace tflayout {
 namespace {
@@ -95,7 +95,7 @@ tflayout_status tflayout_run_file(const char* input_path, const char* output_pat
                 absl::InvalidArgumentError(absl::StrCat(output_path, ": output path is the input path")),
                 error);
   }
-  // As tflayout-opt IN -o OUT: weights stream from the input to the output (lib/model_files.h).
+  // As tflayout-opt IN -o OUT: weights stream from the input to the output (lib/io/model_files.h).
   const ModelFileOptions options;
   std::unique_ptr<ExternalDataStore> store;
   auto loaded = LoadModelFile(input_path, options, store);

@@ -40,8 +40,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "lib/model_io.h"
-#include "lib/pass.h"
+#include "tflayout/model_io.h"
+#include "tflayout/pass.h"
 #include "onnx/onnx_pb.h"
 
 namespace tflayout {

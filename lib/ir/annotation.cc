@@ -1,4 +1,4 @@
-#include "lib/annotation.h"
+#include "tflayout/annotation.h"
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
