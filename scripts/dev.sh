@@ -3,7 +3,8 @@
 # it needs (idempotent; a fresh Debian 12 machine needs nothing beforehand but root for apt).
 #
 #   scripts/dev.sh setup        apt packages, the pinned Python venv (.venv), the CMake build
-#   scripts/dev.sh demo [M]     run the default pipeline on models/M.onnx (default dcgan_generator)
+#   scripts/dev.sh demo [M]     run the default pipeline on models/M.onnx (default dcgan_generator);
+#                               needs only the apt packages and the C++ build (no Python venv)
 #   scripts/dev.sh test         every test: GoogleTest (ctest) and the Python equivalence suite
 #   scripts/dev.sh sanitize     the GoogleTest suite built with ASan + UBSan
 #   scripts/dev.sh bench        the permute benchmark (prints in_place/memcpy and out_of_place/memcpy)
@@ -32,11 +33,16 @@ install_apt() {
 }
 
 # Configures and builds quietly; the full log is $dir/build.log, its tail is shown on failure.
+# Arguments: cmake -D options, and optionally --target NAME for the build step.
 build_cpp() {
   local dir=$1; shift
+  local configure=() target=()
+  while [[ $# -gt 0 ]]; do
+    if [[ $1 == --target ]]; then target=(--target "$2"); shift 2; else configure+=("$1"); shift; fi
+  done
   mkdir -p "$dir"
-  if ! { cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
-         cmake --build "$dir" -j "$jobs"; } >"$dir/build.log" 2>&1; then
+  if ! { cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${configure[@]}" &&
+         cmake --build "$dir" -j "$jobs" "${target[@]}"; } >"$dir/build.log" 2>&1; then
     tail -n 60 "$dir/build.log" >&2
     say "build failed (full log: $dir/build.log)"
     return 1
@@ -48,8 +54,21 @@ setup() {
   say "Python venv (.venv, pinned by python/requirements.txt)"
   bash "$repo/scripts/setup_venv.sh" "$repo/.venv"
   say "CMake build in $build"
-  build_cpp "$build" -DTFLAYOUT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$repo/.venv/bin/python" \
+  build_cpp "$build" -DTFLAYOUT_BUILD_TESTS=ON -DTFLAYOUT_BUILD_BENCH=ON -DTFLAYOUT_BUILD_PYTHON=ON \
+    -DPython_EXECUTABLE="$repo/.venv/bin/python" \
     -Dpybind11_DIR="$("$repo/.venv/bin/python" -m pybind11 --cmakedir)"
+}
+
+# What the demo needs: the apt packages and the tool (a build left by setup is reused as is).
+setup_tool() {
+  install_apt
+  if [[ -x $build/tflayout-opt ]]; then
+    say "CMake build in $build (refresh)"
+    build_cpp "$build" --target tflayout-opt
+  else
+    say "CMake build of tflayout-opt in $build (no Python needed)"
+    build_cpp "$build" --target tflayout-opt -DTFLAYOUT_BUILD_TESTS=OFF -DTFLAYOUT_BUILD_BENCH=OFF
+  fi
 }
 
 run_python_tests() {
@@ -62,7 +81,7 @@ run_python_tests() {
 case ${1:-} in
   setup) setup ;;
   demo)
-    setup
+    setup_tool
     model=${2:-dcgan_generator}
     out=$(mktemp -d)/"$model"_tf.onnx
     "$build/tflayout-opt" "$repo/models/$model.onnx" -o "$out" --pass-statistics --pass-timing
