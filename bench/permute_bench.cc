@@ -1,24 +1,44 @@
-// Throughput of the (A, B, S) -> (S, B, A) permute against memcpy of the same bytes.
+// Throughput of the (A, B, S) -> (S, B, A) permute against this machine's copy limits.
 //
-// One run measures, per shape and element type: memcpy between two buffers, a naive triple
-// loop, the out-of-place path and the in-place path (one thread, default options), each with a
-// bytes/second counter (bytes = the array size). The last line printed is
-//   in_place/memcpy=<r> out_of_place/memcpy=<r>
-// with geometric means over the shapes of >= 8 MiB of (path bytes/s) / (memcpy bytes/s on the
-// same shape).
+// Per shape, in one process and interleaved (round after round, every variant once per round,
+// best of --reps rounds, so that a noisy neighbour slows all variants alike):
+//   memcpy      glibc memcpy between two buffers of the array's size
+//   stream      a copy with non-temporal (streaming) stores, AVX2 _mm256_stream_si256 + sfence
+//   rmw         one in-place read-modify-write pass over the array (load, add, store)
+//   oop, ip     the out-of-place and in-place permute (one thread, default options)
+//   oopN, ipN   the same with num_threads = N (--threads=N, N > 1), and streamN, the stream
+//               copy split across N threads
+// Rates are bytes of the array per second. The limits:
+//   out-of-place: max(memcpy, stream)  (reads and writes every byte once, like a copy)
+//   in-place:     rmw / 2              (the in-place scheme needs two passes unless A == S)
+// Two tables: shapes under 64 MiB (cache- or L3-sized), then DRAM-resident shapes (>= 64 MiB,
+// twice the 32 MiB L3 of the development machine), each followed by its geometric means. The
+// last line printed is
+//   in_place/limit=<r> out_of_place/limit=<r>
+// over the DRAM-resident shapes, one thread.
+//
+// Flags: --reps=N (rounds, default 5), --threads=N (default 1), --filter=SUBSTR (shape names),
+// --small / --dram (one table only), --hugepages (madvise(MADV_HUGEPAGE) the benchmark's own
+// buffers; the default is plain 4 KiB pages, as a caller's buffers usually are).
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
 
 #include <algorithm>
-#include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "tflayout/permute.h"
 
@@ -29,6 +49,7 @@ struct Case {
   size_t es;
   int64_t a, b, s;
   size_t bytes() const { return static_cast<size_t>(a * b * s) * es; }
+  bool dram() const { return bytes() >= (size_t{64} << 20); }
   std::string name() const {
     return std::string(type) + "/" + std::to_string(a) + "x" + std::to_string(b) + "x" +
            std::to_string(s);
@@ -36,160 +57,285 @@ struct Case {
 };
 
 const std::vector<Case>& Cases() {
-  static const std::vector<Case> cases = [] {
-    std::vector<Case> v;
-    const int64_t f32[][3] = {{512, 256, 16}, {1024, 512, 9}, {2048, 1024, 16}, {512, 512, 27},
-                              {256, 128, 64}, {4096, 4096, 1}, {64, 32, 27},    {3, 64, 49}};
-    for (const auto& s : f32) v.push_back({"f32", 4, s[0], s[1], s[2]});
-    for (const auto& s : {std::array<int64_t, 3>{1024, 512, 9}, {2048, 1024, 16}}) {
-      v.push_back({"f16", 2, s[0], s[1], s[2]});
-      v.push_back({"i8", 1, s[0], s[1], s[2]});
-    }
-    return v;
-  }();
+  static const std::vector<Case> cases = {
+      // under 64 MiB
+      {"f32", 4, 64, 32, 27},
+      {"f32", 4, 3, 64, 49},
+      {"f32", 4, 512, 256, 16},
+      {"f32", 4, 256, 128, 64},
+      {"f32", 4, 1024, 512, 9},
+      {"f16", 2, 1024, 512, 9},
+      {"i8", 1, 1024, 512, 9},
+      {"f64", 8, 512, 256, 9},
+      // DRAM-resident
+      {"f32", 4, 2048, 1024, 16},
+      {"f32", 4, 1024, 1024, 64},
+      {"f32", 4, 4096, 2048, 9},
+      {"f32", 4, 4096, 4096, 4},
+      {"f16", 2, 4096, 4096, 4},
+      {"i8", 1, 8192, 4096, 4},
+      {"f64", 8, 2048, 1024, 9},
+      {"f32", 4, 8192, 8192, 1},
+  };
   return cases;
 }
+
+struct Flags {
+  int reps = 5;
+  int threads = 1;
+  std::string filter;
+  bool small = true, dram = true;
+  bool hugepages = false;
+};
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 using Buffer = std::unique_ptr<unsigned char, FreeDeleter>;
 
-Buffer Alloc(size_t bytes, int fill) {
+Buffer Alloc(size_t bytes, int fill, bool hugepages) {
   void* p = nullptr;
-  if (posix_memalign(&p, 64, std::max<size_t>(bytes, 64)) != 0) std::abort();
-  std::memset(p, fill, bytes);  // fault the pages in outside the timed loop
+  const size_t align = hugepages ? size_t{2} << 20 : 64;
+  const size_t n = (std::max<size_t>(bytes, 64) + align - 1) / align * align;
+  if (posix_memalign(&p, align, n) != 0) std::abort();
+  if (hugepages) madvise(p, n, MADV_HUGEPAGE);
+  std::memset(p, fill, bytes);  // fault the pages in outside the timed loops
   return Buffer(static_cast<unsigned char*>(p));
 }
 
-template <typename T>
-void NaiveLoop(const T* in, T* out, int64_t A, int64_t B, int64_t S) {
-  for (int64_t a = 0; a < A; ++a) {
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t s = 0; s < S; ++s) out[(s * B + b) * A + a] = in[(a * B + b) * S + s];
-    }
+// ---- baselines -----------------------------------------------------------------------------------
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void StreamCopy(unsigned char* d, const unsigned char* s,
+                                                  size_t n) {
+  size_t i = 0;
+  for (; i + 128 <= n; i += 128) {
+    const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(s + i));
+    const __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(s + i + 32));
+    const __m256i x2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(s + i + 64));
+    const __m256i x3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(s + i + 96));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i), x0);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 32), x1);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 64), x2);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 96), x3);
   }
+  _mm_sfence();
+  std::memcpy(d + i, s + i, n - i);
 }
 
-void Naive(const Case& c, const void* in, void* out) {
-  switch (c.es) {
-    case 1: return NaiveLoop(static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out), c.a, c.b, c.s);
-    case 2: return NaiveLoop(static_cast<const uint16_t*>(in), static_cast<uint16_t*>(out), c.a, c.b, c.s);
-    case 4: return NaiveLoop(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), c.a, c.b, c.s);
-    default: return NaiveLoop(static_cast<const uint64_t*>(in), static_cast<uint64_t*>(out), c.a, c.b, c.s);
+__attribute__((target("avx2"))) void ReadModifyWrite(unsigned char* p, size_t n) {
+  const __m256i one = _mm256_set1_epi8(1);
+  size_t i = 0;
+  for (; i + 128 <= n; i += 128) {
+    auto* q = reinterpret_cast<__m256i*>(p + i);
+    const __m256i x0 = _mm256_add_epi8(_mm256_load_si256(q), one);
+    const __m256i x1 = _mm256_add_epi8(_mm256_load_si256(q + 1), one);
+    const __m256i x2 = _mm256_add_epi8(_mm256_load_si256(q + 2), one);
+    const __m256i x3 = _mm256_add_epi8(_mm256_load_si256(q + 3), one);
+    _mm256_store_si256(q, x0);
+    _mm256_store_si256(q + 1, x1);
+    _mm256_store_si256(q + 2, x2);
+    _mm256_store_si256(q + 3, x3);
   }
+  for (; i < n; ++i) ++p[i];
+}
+#else
+void StreamCopy(unsigned char* d, const unsigned char* s, size_t n) { std::memcpy(d, s, n); }
+void ReadModifyWrite(unsigned char* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) ++p[i];
+}
+#endif
+
+// Splits [0, n) into `threads` 4 KiB-aligned ranges and runs fn on each, one per thread.
+void Split(int threads, size_t n, const std::function<void(size_t, size_t)>& fn) {
+  std::vector<std::thread> workers;
+  const size_t step = (n / threads + 4095) / 4096 * 4096;
+  for (int t = 1; t < threads; ++t) {
+    const size_t b = std::min(n, step * t), e = std::min(n, step * (t + 1));
+    workers.emplace_back([&fn, b, e] { fn(b, e); });
+  }
+  fn(0, std::min(n, step));
+  for (auto& w : workers) w.join();
 }
 
-void BM_Memcpy(benchmark::State& state, Case c) {
-  Buffer src = Alloc(c.bytes(), 1), dst = Alloc(c.bytes(), 2);
-  for (auto _ : state) {
-    std::memcpy(dst.get(), src.get(), c.bytes());
-    benchmark::DoNotOptimize(dst.get());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * c.bytes()));
-}
+// ---- interleaved timing --------------------------------------------------------------------------
 
-void BM_Naive(benchmark::State& state, Case c) {
-  Buffer src = Alloc(c.bytes(), 1), dst = Alloc(c.bytes(), 2);
-  for (auto _ : state) {
-    Naive(c, src.get(), dst.get());
-    benchmark::DoNotOptimize(dst.get());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * c.bytes()));
-}
-
-void BM_OutOfPlace(benchmark::State& state, Case c) {
-  Buffer src = Alloc(c.bytes(), 1), dst = Alloc(c.bytes(), 2);
-  for (auto _ : state) {
-    if (!tflayout::PermuteABSToSBAOutOfPlace(src.get(), dst.get(), c.es, c.a, c.b, c.s).ok()) {
-      state.SkipWithError("permute failed");
-      break;
-    }
-    benchmark::DoNotOptimize(dst.get());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * c.bytes()));
-}
-
-void BM_InPlace(benchmark::State& state, Case c) {
-  Buffer data = Alloc(c.bytes(), 1);
-  for (auto _ : state) {  // the same forward permutation again and again; content is irrelevant
-    if (!tflayout::PermuteABSToSBA(data.get(), c.es, c.a, c.b, c.s).ok()) {
-      state.SkipWithError("permute failed");
-      break;
-    }
-    benchmark::DoNotOptimize(data.get());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * c.bytes()));
-}
-
-// Console output as usual, plus the bytes/second of every run by name.
-class CapturingReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred || run.run_type != Run::RT_Iteration) continue;
-      auto it = run.counters.find("bytes_per_second");
-      if (it != run.counters.end()) rate_[run.benchmark_name()] = it->second.value;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double Rate(const std::string& name) const {
-    auto it = rate_.find(name);
-    return it == rate_.end() ? 0.0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> rate_;
+struct Variant {
+  std::string name;
+  std::function<void()> run;
+  double best = 1e300;  // seconds per call
+  int calls = 1;        // calls per timed sample (small shapes: enough for ~10 ms)
 };
+
+double Seconds(const std::function<void()>& fn, int calls) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; ++i) fn();
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double>(t1 - t0).count() / calls;
+}
+
+void Measure(std::vector<Variant>& vs, int reps) {
+  for (Variant& v : vs) {  // warm-up call, and the batch size for short calls
+    const double t = Seconds(v.run, 1);
+    v.calls = static_cast<int>(std::clamp(0.01 / std::max(t, 1e-9), 1.0, 1000.0));
+  }
+  for (int r = 0; r < reps; ++r) {
+    for (Variant& v : vs) v.best = std::min(v.best, Seconds(v.run, v.calls));
+  }
+}
+
+struct Row {
+  Case c;
+  double memcpy_rate, stream_rate, rmw_rate, oop, ip;
+  double stream_n = 0, oop_n = 0, ip_n = 0;
+  double oop_limit() const { return std::max(memcpy_rate, stream_rate); }
+  double ip_limit() const { return rmw_rate / 2; }
+};
+
+Row MeasureCase(const Case& c, const Flags& f) {
+  const size_t n = c.bytes();
+  Buffer src = Alloc(n, 1, f.hugepages), dst = Alloc(n, 2, f.hugepages);
+  unsigned char* s = src.get();
+  unsigned char* d = dst.get();
+  auto permute_oop = [=](int threads) {
+    tflayout::PermuteOptions o;
+    o.num_threads = threads;
+    if (!tflayout::PermuteABSToSBAOutOfPlace(s, d, c.es, c.a, c.b, c.s, o).ok()) std::abort();
+    benchmark::ClobberMemory();
+  };
+  // The same forward permutation of dst again and again; the content is irrelevant.
+  auto permute_ip = [=](int threads) {
+    tflayout::PermuteOptions o;
+    o.num_threads = threads;
+    if (!tflayout::PermuteABSToSBA(d, c.es, c.a, c.b, c.s, o).ok()) std::abort();
+    benchmark::ClobberMemory();
+  };
+  std::vector<Variant> vs = {
+      {"memcpy", [=] { std::memcpy(d, s, n); benchmark::ClobberMemory(); }},
+      {"stream", [=] { StreamCopy(d, s, n); benchmark::ClobberMemory(); }},
+      {"rmw", [=] { ReadModifyWrite(d, n); benchmark::ClobberMemory(); }},
+      {"oop", [=] { permute_oop(1); }},
+      {"ip", [=] { permute_ip(1); }},
+  };
+  const int t = f.threads;
+  if (t > 1) {
+    vs.push_back({"streamN", [=] {
+                    Split(t, n, [=](size_t b, size_t e) { StreamCopy(d + b, s + b, e - b); });
+                    benchmark::ClobberMemory();
+                  }});
+    vs.push_back({"oopN", [=] { permute_oop(t); }});
+    vs.push_back({"ipN", [=] { permute_ip(t); }});
+  }
+  Measure(vs, f.reps);
+  auto rate = [&](const char* name) {
+    for (const Variant& v : vs) {
+      if (v.name == name) return static_cast<double>(n) / v.best;
+    }
+    return 0.0;
+  };
+  Row row{c, rate("memcpy"), rate("stream"), rate("rmw"), rate("oop"), rate("ip")};
+  if (t > 1) {
+    row.stream_n = rate("streamN");
+    row.oop_n = rate("oopN");
+    row.ip_n = rate("ipN");
+  }
+  return row;
+}
+
+// ---- report --------------------------------------------------------------------------------------
+
+struct Means {
+  double log_ip = 0, log_oop = 0, log_ip_t = 0, log_oop_t = 0;
+  int n = 0;
+  double Get(double sum) const { return n ? std::exp(sum / n) : std::nan(""); }
+};
+
+void PrintHeader(const char* title, int threads) {
+  std::printf("\n%s\n%-20s %6s %7s %7s %7s %7s %7s %6s %6s", title, "shape", "MiB", "memcpy",
+              "stream", "rmw", "oop", "ip", "oop/L", "ip/L");
+  if (threads > 1) {
+    std::printf(" %7s %7s %7s %6s %6s", ("stream" + std::to_string(threads)).c_str(),
+                ("oop" + std::to_string(threads)).c_str(), ("ip" + std::to_string(threads)).c_str(),
+                "oopxT", "ipxT");
+  }
+  std::printf("   (GB/s; L = limit)\n");
+}
+
+void PrintRow(const Row& r, int threads, Means& m) {
+  const double oop_r = r.oop / r.oop_limit(), ip_r = r.ip / r.ip_limit();
+  std::printf("%-20s %6.1f %7.2f %7.2f %7.2f %7.2f %7.2f %6.3f %6.3f", r.c.name().c_str(),
+              static_cast<double>(r.c.bytes()) / (1 << 20), r.memcpy_rate / 1e9,
+              r.stream_rate / 1e9, r.rmw_rate / 1e9, r.oop / 1e9, r.ip / 1e9, oop_r, ip_r);
+  m.log_oop += std::log(oop_r);
+  m.log_ip += std::log(ip_r);
+  if (threads > 1) {
+    std::printf(" %7.2f %7.2f %7.2f %6.2f %6.2f", r.stream_n / 1e9, r.oop_n / 1e9, r.ip_n / 1e9,
+                r.oop_n / r.oop, r.ip_n / r.ip);
+    m.log_oop_t += std::log(r.oop_n / r.oop);
+    m.log_ip_t += std::log(r.ip_n / r.ip);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  ++m.n;
+}
+
+bool ParseFlag(const char* arg, const char* name, std::string* value) {
+  const size_t len = std::strlen(name);
+  if (std::strncmp(arg, name, len) != 0 || arg[len] != '=') return false;
+  *value = arg + len + 1;
+  return true;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const Case& c : Cases()) {
-    benchmark::RegisterBenchmark(("memcpy/" + c.name()).c_str(), BM_Memcpy, c)->UseRealTime();
-    benchmark::RegisterBenchmark(("naive/" + c.name()).c_str(), BM_Naive, c)->UseRealTime();
-    benchmark::RegisterBenchmark(("out_of_place/" + c.name()).c_str(), BM_OutOfPlace, c)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(("in_place/" + c.name()).c_str(), BM_InPlace, c)->UseRealTime();
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("permute kernels: %s\n", tflayout::PermuteKernelIsa());
-  CapturingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-
-  // Ratios per shape, then geometric means over the shapes of >= 8 MiB.
-  double log_in = 0, log_out = 0;
-  int n = 0;
-  std::printf("\n%-22s %9s %10s %10s %10s %10s %8s %8s\n", "shape", "MiB", "memcpy", "naive",
-              "out_of_pl", "in_place", "oop/mc", "ip/mc");
-  for (const Case& c : Cases()) {
-    const std::string suffix = "/" + c.name() + "/real_time";
-    const double mc = reporter.Rate("memcpy" + suffix);
-    const double nv = reporter.Rate("naive" + suffix);
-    const double op = reporter.Rate("out_of_place" + suffix);
-    const double ip = reporter.Rate("in_place" + suffix);
-    if (mc <= 0 || op <= 0 || ip <= 0) continue;  // filtered out
-    const double mib = static_cast<double>(c.bytes()) / (1 << 20);
-    std::printf("%-22s %9.1f %8.2fGB %8.2fGB %8.2fGB %8.2fGB %8.3f %8.3f%s\n", c.name().c_str(),
-                mib, mc / 1e9, nv / 1e9, op / 1e9, ip / 1e9, op / mc, ip / mc,
-                mib >= 8 ? "" : "  (< 8 MiB, not in the means)");
-    if (mib >= 8) {
-      log_in += std::log(ip / mc);
-      log_out += std::log(op / mc);
-      ++n;
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string v;
+    if (ParseFlag(argv[i], "--reps", &v)) {
+      f.reps = std::max(1, std::atoi(v.c_str()));
+    } else if (ParseFlag(argv[i], "--threads", &v)) {
+      f.threads = std::max(1, std::atoi(v.c_str()));
+    } else if (ParseFlag(argv[i], "--filter", &v)) {
+      f.filter = v;
+    } else if (std::strcmp(argv[i], "--small") == 0) {
+      f.dram = false;
+    } else if (std::strcmp(argv[i], "--dram") == 0) {
+      f.small = false;
+    } else if (std::strcmp(argv[i], "--hugepages") == 0) {
+      f.hugepages = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--reps=N] [--threads=N] [--filter=SUBSTR] [--small|--dram] "
+                   "[--hugepages]\n",
+                   argv[0]);
+      return 1;
     }
   }
-  if (n == 0) {
-    std::printf("in_place/memcpy=nan out_of_place/memcpy=nan\n");
-    return 0;
+  std::printf("permute kernels: %s; best of %d interleaved rounds; %s pages\n",
+              tflayout::PermuteKernelIsa(), f.reps, f.hugepages ? "huge (madvise)" : "4 KiB");
+  std::printf("limits: out-of-place max(memcpy, stream); in-place rmw / 2\n");
+  Means small, dram;
+  for (int table = 0; table < 2; ++table) {
+    const bool want_dram = table == 1;
+    if (want_dram ? !f.dram : !f.small) continue;
+    PrintHeader(want_dram ? "DRAM-resident shapes (>= 64 MiB)" : "shapes under 64 MiB",
+                f.threads);
+    Means& m = want_dram ? dram : small;
+    for (const Case& c : Cases()) {
+      if (c.dram() != want_dram) continue;
+      if (!f.filter.empty() && c.name().find(f.filter) == std::string::npos) continue;
+      PrintRow(MeasureCase(c, f), f.threads, m);
+    }
+    std::printf("%s geomean: in_place/limit=%.3f out_of_place/limit=%.3f", want_dram ? "DRAM" : "small",
+                m.Get(m.log_ip), m.Get(m.log_oop));
+    if (f.threads > 1) {
+      std::printf("  %d threads vs 1: in_place x%.2f out_of_place x%.2f", f.threads,
+                  m.Get(m.log_ip_t), m.Get(m.log_oop_t));
+    }
+    std::printf("\n");
   }
-  std::printf("in_place/memcpy=%.3f out_of_place/memcpy=%.3f\n", std::exp(log_in / n),
-              std::exp(log_out / n));
+  std::printf("in_place/limit=%.3f out_of_place/limit=%.3f\n", dram.Get(dram.log_ip),
+              dram.Get(dram.log_oop));
   return 0;
 }

@@ -7,7 +7,7 @@
 #                               needs only the apt packages and the C++ build (no Python venv)
 #   scripts/dev.sh test         every test: GoogleTest (ctest) and the Python equivalence suite
 #   scripts/dev.sh sanitize     the GoogleTest suite built with ASan + UBSan
-#   scripts/dev.sh bench        the permute benchmark (prints in_place/memcpy and out_of_place/memcpy)
+#   scripts/dev.sh bench        the permute benchmark (last line: in_place/limit and out_of_place/limit)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
