@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
@@ -86,8 +87,18 @@ class ResolveConvTransposePadsPass : public Pass {
     TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, weight_dims));
     if (input_dims.size() != weight_dims.size()) return std::string("the input's shape is unknown");
     const std::vector<int64_t> spatial(input_dims.begin() + 2, input_dims.end());
-    if (absl::Status st = ResolvePads(attrs, spatial); !st.ok()) return std::string(st.message());
-    WriteExplicitPads(attrs, node);
+    ConvTransposeAttrs resolved = attrs;
+    if (absl::Status st = ResolvePads(resolved, spatial); !st.ok()) {
+      return std::string(st.message());
+    }
+    if (!StandardFormCanCarry(attrs, resolved)) {
+      return absl::StrCat("output_shape extends the output past the full result by as much as "
+                          "the stride or more, which explicit pads + output_padding (< stride) "
+                          "cannot express in ONNX; output_padding [",
+                          absl::StrJoin(resolved.output_padding, ","),
+                          "] in the custom-op form and the annotation");
+    }
+    WriteExplicitPads(resolved, node);
     context.Count("nodes-resolved");
     return std::string();
   }

@@ -5,10 +5,27 @@
 // After:   Y = ConvTranspose(X, W) pads=[b1,b2,e1,e2]                      (same output)
 //
 // Conditions: ai.onnx ConvTranspose whose input's spatial dims are known from ONNX shape
-// inference. The rule (include/tflayout/conv_transpose.h) is the ONNX specification's, which current ONNX
-// Runtime follows; python/tests/test_resolve_pads.py checks it against ONNX Runtime. A node
-// whose dims are unknown, or whose output_shape would need negative pads, keeps its attributes
-// and gets a remark in the annotation. auto_pad=VALID becomes pads of zero.
+// inference. The rule (include/tflayout/conv_transpose.h) is the ONNX specification's where ONNX
+// Runtime follows it and ONNX Runtime's where not; python/tests/test_resolve_pads.py checks it
+// against ONNX Runtime. auto_pad=VALID becomes pads of zero. A node whose dims are unknown keeps
+// its attributes and gets a remark in the annotation.
+//
+// Negative total padding (the requested output is larger than the full result
+// stride*(in-1) + (k-1)*d + 1 + output_padding):
+//   - output_shape past the full result: the extra positions come at the end and hold only the
+//     bias, which is what output_padding means. Resolved: pads 0 on that axis and
+//     output_padding grown by the excess.
+//       Before: Y = ConvTranspose(X, W, B) output_shape=[10, 8] strides=[3, 2]  (X: 1x1x3x3, k 3)
+//       After:  Y = ConvTranspose(X, W, B) pads=[0, 0, 0, 0] output_padding=[1, 1] strides=[3, 2]
+//     Resolved pads are never negative: every consumer (this node, the custom op
+//     tflayout.ConvTransposeTF, the annotation's tf block) reads the extension from
+//     output_padding, which may reach the stride in the custom op and the annotation. A
+//     standard node keeps output_shape (with a remark) when the grown output_padding would
+//     reach the stride: ONNX requires output_padding < stride, and ONNX Runtime 1.17.3
+//     miscomputes such output_shape nodes anyway (it reads past its column buffer).
+//   - SAME_UPPER/SAME_LOWER with stride > (k-1)*d + 1 + output_padding: ONNX Runtime clamps
+//     the total to 0, so the pads are 0 and the output is the full result (plus
+//     output_padding), not in*stride as the spec's text says. We follow ONNX Runtime.
 #pragma once
 
 #include <memory>

@@ -2,6 +2,9 @@
 // python/tests/test_resolve_pads.py checks the same rule against ONNX Runtime.
 #include "tflayout/conv_transpose.h"
 
+#include <limits>
+#include <map>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tflayout/annotation.h"
@@ -57,9 +60,126 @@ TEST(ResolvePads, OutputShapeWithNotSet) {
   EXPECT_TRUE(a.output_shape.empty());
 }
 
-TEST(ResolvePads, NegativeTotalIsRefused) {
-  auto a = Attrs("NOTSET", 1, 3, {20});
-  EXPECT_TRUE(absl::IsUnimplemented(ResolvePads(a, {4})));
+TEST(ResolvePads, OutputShapePastTheFullResultGrowsOutputPadding) {
+  // ONNX's node test test_convtranspose_output_shape, axis 0: in 3, k 3, stride 3 -> full 9;
+  // output_shape 10 -> total -1: one extra position at the end (bias only).
+  auto a = Attrs("NOTSET", 3, 3, {10});
+  ASSERT_TRUE(ResolvePads(a, {3}).ok());
+  EXPECT_THAT(a.pads_begin, ElementsAre(0));
+  EXPECT_THAT(a.pads_end, ElementsAre(0));
+  EXPECT_THAT(a.output_padding, ElementsAre(1));
+  EXPECT_TRUE(a.output_shape.empty());
+  EXPECT_TRUE(StandardFormCanCarry(Attrs("NOTSET", 3, 3, {10}), a));
+
+  // Far past the full size: in 4, k 3, stride 1 -> full 6; 20 -> 14 extra positions.
+  auto far = Attrs("NOTSET", 1, 3, {20});
+  ASSERT_TRUE(ResolvePads(far, {4}).ok());
+  EXPECT_THAT(far.pads_begin, ElementsAre(0));
+  EXPECT_THAT(far.pads_end, ElementsAre(0));
+  EXPECT_THAT(far.output_padding, ElementsAre(14));
+  EXPECT_FALSE(StandardFormCanCarry(Attrs("NOTSET", 1, 3, {20}), far));
+}
+
+TEST(ResolvePads, NegativeOddTotalsGoToTheEndWhateverAutoPadSays) {
+  // ONNX Runtime puts every extra position at the end for SAME_UPPER and SAME_LOWER alike
+  // when output_shape is given (python/tests/test_resolve_pads.py checks it).
+  for (const char* mode : {"SAME_UPPER", "SAME_LOWER", "NOTSET"}) {
+    auto a = Attrs(mode, 2, 2, {12});  // in 4: full 2*3 + 2 = 8; total -4 ... and -3:
+    ASSERT_TRUE(ResolvePads(a, {4}).ok()) << mode;
+    EXPECT_THAT(a.pads_begin, ElementsAre(0)) << mode;
+    EXPECT_THAT(a.pads_end, ElementsAre(0)) << mode;
+    EXPECT_THAT(a.output_padding, ElementsAre(4)) << mode;
+    auto odd = Attrs(mode, 2, 2, {9});
+    ASSERT_TRUE(ResolvePads(odd, {4}).ok()) << mode;
+    EXPECT_THAT(odd.pads_begin, ElementsAre(0)) << mode;
+    EXPECT_THAT(odd.pads_end, ElementsAre(0)) << mode;
+    EXPECT_THAT(odd.output_padding, ElementsAre(1)) << mode;
+  }
+}
+
+TEST(ResolvePads, OutputPaddingAddsToTheExtension) {
+  // in 3, k 2, stride 3, output_padding 1: full 2*3 + 2 + 1 = 9; output_shape 11 -> total -2.
+  auto a = Attrs("NOTSET", 3, 2, {11});
+  a.output_padding = {1};
+  ASSERT_TRUE(ResolvePads(a, {3}).ok());
+  EXPECT_THAT(a.pads_end, ElementsAre(0));
+  EXPECT_THAT(a.output_padding, ElementsAre(3));
+  auto original = Attrs("NOTSET", 3, 2, {11});
+  original.output_padding = {1};
+  EXPECT_FALSE(StandardFormCanCarry(original, a));  // 3 >= stride 3
+}
+
+TEST(ResolvePads, SameWithStrideAboveTheKernelClampsToTheFullResult) {
+  // ONNX Runtime: in 3, k 1, stride 3 -> out 7 (the full result), not 9; pads 0, nothing added.
+  for (const char* mode : {"SAME_UPPER", "SAME_LOWER"}) {
+    for (int64_t kernel : {1, 2}) {
+      auto a = Attrs(mode, 3, kernel);
+      ASSERT_TRUE(ResolvePads(a, {3}).ok()) << mode;
+      EXPECT_THAT(a.pads_begin, ElementsAre(0)) << mode << kernel;
+      EXPECT_THAT(a.pads_end, ElementsAre(0)) << mode << kernel;
+      EXPECT_THAT(a.output_padding, ElementsAre(0)) << mode << kernel;
+      EXPECT_EQ(a.auto_pad, "NOTSET");
+    }
+  }
+}
+
+TEST(ResolvePads, MixedAxesResolveEachByItsOwnSign) {
+  ConvTransposeAttrs a = Attrs("SAME_UPPER", 1, 1, {});
+  a.spatial_rank = 2;
+  a.kernel_shape = {3, 3};
+  a.strides = {3, 2};
+  a.dilations = {1, 1};
+  a.pads_begin = a.pads_end = a.output_padding = {0, 0};
+  a.output_shape = {6, 8};  // in 3x3: full 9 and 7 -> totals 3 (begin 1, end 2) and -1
+  ASSERT_TRUE(ResolvePads(a, {3, 3}).ok());
+  EXPECT_THAT(a.pads_begin, ElementsAre(1, 0));
+  EXPECT_THAT(a.pads_end, ElementsAre(2, 0));
+  EXPECT_THAT(a.output_padding, ElementsAre(0, 1));
+}
+
+TEST(ResolvePads, HostileOutputShapesStayInRange) {
+  // The grown output_padding is output_shape - (full - output_padding) <= output_shape.
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  auto a = Attrs("NOTSET", 1, 3, {kMax});
+  a.output_padding = {kMax / 2};
+  ASSERT_TRUE(ResolvePads(a, {1}).ok());
+  EXPECT_THAT(a.output_padding, ElementsAre(kMax - 3));
+  auto b = Attrs("NOTSET", 1, 3, {std::numeric_limits<int64_t>::min()});
+  EXPECT_FALSE(ResolvePads(b, {2}).ok());
+}
+
+TEST(ResolvePadsPass, OutputShapePastTheFullResultBecomesOutputPadding) {
+  testing::ConvTransposeSpec spec;  // X 1x4x3x3, k 3
+  spec.input_spatial = {3, 3};
+  spec.strides = {3, 2};
+  spec.output_shape = {10, 8};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->changed);
+  std::map<std::string, std::vector<int64_t>> attrs;
+  for (const auto& attr : model.graph().node(0).attribute()) {
+    attrs[attr.name()].assign(attr.ints().begin(), attr.ints().end());
+  }
+  EXPECT_EQ(attrs.count("output_shape"), 0u);
+  EXPECT_THAT(attrs["pads"], ElementsAre(0, 0, 0, 0));
+  EXPECT_THAT(attrs["output_padding"], ElementsAre(1, 1));
+}
+
+TEST(ResolvePadsPass, ExtensionOfAStrideOrMoreKeepsOutputShapeWithARemark) {
+  testing::ConvTransposeSpec spec;
+  spec.input_spatial = {3, 3};
+  spec.strides = {2, 2};
+  spec.output_shape = {9, 7};  // full 7x7: 2 extra rows = the stride
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  const std::string before = model.graph().node(0).SerializeAsString();
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(model.graph().node(0).SerializeAsString(), before);
+  auto annotation = ReadAnnotation(model);
+  ASSERT_TRUE(annotation.ok());
+  ASSERT_EQ(annotation->remarks_size(), 1);
+  EXPECT_THAT(annotation->remarks(0).message(), ::testing::HasSubstr("output_padding [2,0]"));
 }
 
 TEST(ResolvePadsPass, RewritesAttributesAndLeavesUnknownShapesWithARemark) {

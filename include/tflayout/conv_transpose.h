@@ -3,14 +3,30 @@
 // nodes and their constant weights.
 //
 // Pad resolution follows the ONNX specification of ConvTranspose (opset 1 through 22 agree on
-// the formula; the spec text's SAME_UPPER/SAME_LOWER wording is what ONNX Runtime implements
-// today, checked by python/tests/test_resolve_pads.py):
-//   total[i] = stride[i] * (in[i] - 1) + output_padding[i] + (kernel[i] - 1) * dilation[i] + 1
-//              - out[i]
+// the formula) where ONNX Runtime does, and ONNX Runtime where they part (ONNX Runtime is what
+// the project's results are checked against: python/tests/test_resolve_pads.py):
+//   full[i]  = stride[i] * (in[i] - 1) + ((kernel[i] - 1) * dilation[i] + 1)
+//   total[i] = full[i] + output_padding[i] - out[i]
 //   out[i]   = output_shape[i] if given, else in[i] * stride[i] for SAME_UPPER/SAME_LOWER
-//   SAME_UPPER:            begin = total / 2,           end = total - total / 2
-//   otherwise (SAME_LOWER, NOTSET with output_shape):
-//                          begin = total - total / 2,   end = total / 2
+//   total >= 0, SAME_UPPER:  begin = total / 2,           end = total - total / 2
+//   total >= 0, otherwise (SAME_LOWER, NOTSET with output_shape):
+//                            begin = total - total / 2,   end = total / 2
+// A negative total means the requested output is larger than the full result:
+//   - output_shape: the extra -total positions come after the full result (ONNX's node test
+//     test_convtranspose_output_shape and ONNX Runtime agree) and hold only the bias. That is
+//     exactly what output_padding means, so the extension is carried there:
+//         begin = end = 0,   output_padding[i] += -total[i]
+//     Resolved pads are therefore never negative; output_padding may then reach the stride.
+//     (ONNX Runtime 1.17.3 computes output_shape nodes correctly only while
+//     out - (full - output_padding) < stride, i.e. the new output_padding < stride; past that
+//     it reads outside its column buffer. Standard ConvTranspose nodes are therefore given
+//     explicit pads only when the new output_padding stays below the stride: see
+//     StandardFormCanCarry.)
+//   - SAME_UPPER/SAME_LOWER without output_shape (stride > (kernel-1)*dilation+1+output_padding):
+//     ONNX Runtime clamps the total to 0: begin = end = 0 and the output is the full result
+//     plus output_padding, not in * stride as the spec's text says (onnx.reference follows the
+//     text, with Python's floor division putting an odd extra position at the beginning for
+//     SAME_UPPER). We follow ONNX Runtime.
 #pragma once
 
 #include <cstdint>
@@ -48,12 +64,18 @@ bool IsCustomConvTranspose(const onnx::NodeProto& node);
 absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto& node,
                                                           absl::Span<const int64_t> weight_dims);
 
-// Fills pads_begin/pads_end from auto_pad/output_shape for the given input spatial dims and
-// clears auto_pad/output_shape. Fails when a total padding would be negative.
+// Fills pads_begin/pads_end (and, for an output_shape past the full result, output_padding)
+// from auto_pad/output_shape for the given input spatial dims, by the rule above, and clears
+// auto_pad/output_shape. Fails only on unknown dims and on overflow.
 absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> input_spatial);
 
-// Replaces the node's padding attributes by explicit `pads` (auto_pad and output_shape
-// removed), keeping every other attribute.
+// Whether a standard (ai.onnx) ConvTranspose can carry `resolved` (the result of ResolvePads on
+// `original`) as explicit pads: false when the output_shape extension pushed an axis's
+// output_padding to the stride or past it (invalid ONNX, and miscomputed by ONNX Runtime).
+bool StandardFormCanCarry(const ConvTransposeAttrs& original, const ConvTransposeAttrs& resolved);
+
+// Replaces the node's padding attributes by explicit `pads` and `output_padding` (auto_pad and
+// output_shape removed), keeping every other attribute.
 void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node);
 
 // Sets or replaces an INTS attribute.

@@ -138,7 +138,7 @@ absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> in
   if (input_spatial.size() != n) {
     return absl::InvalidArgumentError("input spatial rank disagrees with the weight");
   }
-  std::vector<int64_t> begin(n), end(n);
+  std::vector<int64_t> begin(n), end(n), output_padding = attrs.output_padding;
   for (size_t i = 0; i < n; ++i) {
     if (input_spatial[i] < 0) {
       return absl::FailedPreconditionError("the input's spatial dims are unknown");
@@ -163,9 +163,15 @@ absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> in
           "input dims too large)"));
     }
     if (total < 0) {
-      return absl::UnimplementedError(absl::StrCat(
-          "output size ", out, " on axis ", i, " exceeds the full transposed-convolution size ",
-          full, " (negative padding)"));
+      // See the header: output_shape past the full result extends it at the end (bias only),
+      // which is output_padding; SAME_* clamps to the full result, as ONNX Runtime does.
+      begin[i] = end[i] = 0;
+      if (!attrs.output_shape.empty() &&
+          __builtin_sub_overflow(output_padding[i], total, &output_padding[i])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "output_shape ", out, " on axis ", i, " overflows 64 bits"));
+      }
+      continue;
     }
     if (attrs.auto_pad == "SAME_UPPER") {
       begin[i] = total / 2;
@@ -177,9 +183,20 @@ absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> in
   }
   attrs.pads_begin = std::move(begin);
   attrs.pads_end = std::move(end);
+  attrs.output_padding = std::move(output_padding);
   attrs.output_shape.clear();
   attrs.auto_pad = "NOTSET";
   return absl::OkStatus();
+}
+
+bool StandardFormCanCarry(const ConvTransposeAttrs& original, const ConvTransposeAttrs& resolved) {
+  for (size_t i = 0; i < resolved.output_padding.size(); ++i) {
+    if (resolved.output_padding[i] != original.output_padding[i] &&
+        resolved.output_padding[i] >= resolved.strides[i]) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void RemoveAttribute(onnx::NodeProto& node, const std::string& name) {
@@ -223,6 +240,10 @@ void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
   std::vector<int64_t> pads = attrs.pads_begin;
   pads.insert(pads.end(), attrs.pads_end.begin(), attrs.pads_end.end());
   SetIntsAttribute(node, "pads", pads);
+  if (std::any_of(attrs.output_padding.begin(), attrs.output_padding.end(),
+                  [](int64_t p) { return p != 0; })) {
+    SetIntsAttribute(node, "output_padding", attrs.output_padding);
+  }
 }
 
 namespace {

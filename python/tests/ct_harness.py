@@ -92,9 +92,10 @@ class Config:
             a["output_shape"] = self.output_shape
         return a
 
-    def explicit_pads(self) -> Tuple[List[int], List[int]]:
-        from tflayout.reference import resolve_pads
-        return resolve_pads(self.in_spatial, self.kernel, self.strides, self.dilations,
+    def explicit_pads(self) -> Tuple[List[int], List[int], List[int]]:
+        """(pads_begin, pads_end, output_padding) as resolve-conv-transpose-pads writes them."""
+        from tflayout.reference import resolve_padding
+        return resolve_padding(self.in_spatial, self.kernel, self.strides, self.dilations,
                             self.output_padding, self.auto_pad, self.pads, self.output_shape)
 
     def make_arrays(self, seed: int):

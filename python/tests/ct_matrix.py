@@ -56,10 +56,10 @@ def references(configs, model, feeds, weights, biases):
         return {c.idx: out[f"y{c.idx}"] for c in configs}
     from tflayout.reference import conv_transpose
     for c in configs:
-        pb, pe = c.explicit_pads()
+        pb, pe, op = c.explicit_pads()
         refs[c.idx] = conv_transpose(feeds[f"x{c.idx}"], weights[c.idx], biases[c.idx],
                                      strides=c.strides, dilations=c.dilations, pads_begin=pb,
-                                     pads_end=pe, output_padding=c.output_padding, group=c.group)
+                                     pads_end=pe, output_padding=op, group=c.group)
     return refs
 
 

@@ -97,10 +97,10 @@ def test_numpy_reference_matches_ort_float32():
     model, feeds, w, b = H.build_batch_model(cs, SEED + 1)
     out = H.ort_run(model, feeds)
     for c in cs:
-        pb, pe = c.explicit_pads()
+        pb, pe, op = c.explicit_pads()
         got = conv_transpose(feeds[f"x{c.idx}"], w[c.idx], b[c.idx], strides=c.strides,
                              dilations=c.dilations, pads_begin=pb, pads_end=pe,
-                             output_padding=c.output_padding, group=c.group)
+                             output_padding=op, group=c.group)
         ref = out[f"y{c.idx}"]
         assert got.shape == ref.shape, c.id
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max(), c.id

@@ -35,7 +35,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from .annotation import read_annotation
-from .reference import resolve_pads
+from .reference import resolve_padding
 
 
 @dataclasses.dataclass
@@ -218,14 +218,16 @@ def conv_transpose_layers(model, materialize: bool = True) -> List[KerasConvTran
         pads = _attr(node, "pads", [0] * (2 * n))
         resolved = True
         if auto_pad in ("NOTSET", "VALID") and not output_shape:
-            pb, pe = resolve_pads([1] * n, list(w.shape[2:]), strides, dilations, output_padding,
-                                  auto_pad, pads, None)
+            pb, pe, output_padding = resolve_padding([1] * n, list(w.shape[2:]), strides,
+                                                     dilations, output_padding, auto_pad, pads,
+                                                     None)
         else:
             shapes = shapes if shapes is not None else _input_shapes(model)
             in_shape = shapes.get(node.input[0], [])
             if len(in_shape) == n + 2 and all(d > 0 for d in in_shape[2:]):
-                pb, pe = resolve_pads(in_shape[2:], list(w.shape[2:]), strides, dilations,
-                                      output_padding, auto_pad, pads, output_shape)
+                pb, pe, output_padding = resolve_padding(
+                    in_shape[2:], list(w.shape[2:]), strides, dilations, output_padding,
+                    auto_pad, pads, output_shape)
             else:
                 pb, pe, resolved = [0] * n, [0] * n, False
         out.append(describe(kernel_tf, bias, node=node.name, weight=node.input[1], strides=strides,

@@ -20,7 +20,9 @@ Contract (see passes/conv_transpose_to_tf.h): inputs X (N, C, spatial...), W in 
 (k..., M/group, C), optional B (M); attributes kernel_shape, strides, dilations, pads
 ([begin..., end...]), output_padding, group; output Y (N, M, spatial...) = ONNX ConvTranspose.
 Dilations > 1 are supported (kernel zero-inserted in TF ops); auto_pad/output_shape are not part
-of the contract (tflayout-opt resolves them) and raise.
+of the contract (tflayout-opt resolves them) and raise. Pads are never negative; output_padding
+may reach or pass the stride: it is an output_shape past the full result, positions at the end
+that hold only the bias (zeros are padded before the bias is added).
 """
 from __future__ import annotations
 

@@ -11,30 +11,55 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 
-def resolve_pads(in_spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-                 dilations: Sequence[int], output_padding: Sequence[int], auto_pad: str = "NOTSET",
-                 pads: Optional[Sequence[int]] = None,
-                 output_shape: Optional[Sequence[int]] = None) -> Tuple[List[int], List[int]]:
-    """(pads_begin, pads_end) by the ONNX spec rule (the one in include/tflayout/conv_transpose.h)."""
+def resolve_padding(in_spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+                    dilations: Sequence[int], output_padding: Sequence[int],
+                    auto_pad: str = "NOTSET", pads: Optional[Sequence[int]] = None,
+                    output_shape: Optional[Sequence[int]] = None
+                    ) -> Tuple[List[int], List[int], List[int]]:
+    """(pads_begin, pads_end, output_padding) by the rule in include/tflayout/conv_transpose.h.
+
+    A negative total padding never gives negative pads: an ``output_shape`` past the full result
+    grows ``output_padding`` (the extra positions come at the end and hold only the bias, as
+    ONNX Runtime and ONNX's node test ``test_convtranspose_output_shape`` have it), and
+    SAME_UPPER/SAME_LOWER with a stride above the effective kernel clamp to the full result
+    (ONNX Runtime; the spec's text says in*stride)."""
     n = len(in_spatial)
+    output_padding = list(output_padding)
     if auto_pad in ("NOTSET", "") and not output_shape:
         pads = list(pads or [0] * (2 * n))
-        return pads[:n], pads[n:]
+        return pads[:n], pads[n:], output_padding
     if auto_pad == "VALID" and not output_shape:
-        return [0] * n, [0] * n
+        return [0] * n, [0] * n, output_padding
     begin, end = [], []
     for i in range(n):
         out = output_shape[i] if output_shape else in_spatial[i] * strides[i]
         total = (strides[i] * (in_spatial[i] - 1) + output_padding[i]
                  + (kernel[i] - 1) * dilations[i] + 1 - out)
         if total < 0:
-            raise ValueError(f"negative total padding on axis {i}")
-        if auto_pad == "SAME_UPPER":
+            begin.append(0)
+            end.append(0)
+            if output_shape:
+                output_padding[i] -= total
+        elif auto_pad == "SAME_UPPER":
             begin.append(total // 2)
             end.append(total - total // 2)
         else:
             begin.append(total - total // 2)
             end.append(total // 2)
+    return begin, end, output_padding
+
+
+def resolve_pads(in_spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+                 dilations: Sequence[int], output_padding: Sequence[int], auto_pad: str = "NOTSET",
+                 pads: Optional[Sequence[int]] = None,
+                 output_shape: Optional[Sequence[int]] = None) -> Tuple[List[int], List[int]]:
+    """(pads_begin, pads_end) alone; raises when :func:`resolve_padding` would also grow
+    output_padding (an output_shape past the full result), which these two cannot say."""
+    begin, end, grown = resolve_padding(in_spatial, kernel, strides, dilations, output_padding,
+                                        auto_pad, pads, output_shape)
+    if list(grown) != list(output_padding):
+        raise ValueError("output_shape extends past the full result: use resolve_padding, "
+                         f"which grows output_padding to {grown}")
     return begin, end
 
 
