@@ -5,6 +5,7 @@
 #include "passes/conv_transpose_to_tf.h"
 #include "passes/materialize_conv_transpose_dilations.h"
 #include "passes/resolve_conv_transpose_pads.h"
+#include "passes/split_conv_transpose_bias.h"
 
 namespace tflayout {
 
@@ -13,6 +14,7 @@ absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
   TFL_RETURN_IF_ERROR(registry.Register(CreateMaterializeConvTransposeDilationsPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeToTfPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeFromTfPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateSplitConvTransposeBiasPass));
   return absl::OkStatus();
 }
 

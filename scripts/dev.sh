@@ -5,7 +5,8 @@
 #   scripts/dev.sh setup        apt packages, the pinned Python venv (.venv), the CMake build
 #   scripts/dev.sh demo [M]     run the default pipeline on models/M.onnx (default dcgan_generator);
 #                               needs only the apt packages and the C++ build (no Python venv)
-#   scripts/dev.sh test         every test: GoogleTest (ctest) and the Python equivalence suite
+#   scripts/dev.sh test         every test: GoogleTest (ctest), the Python equivalence suite (.venv)
+#                               and the onnx2tf consumer tests (.venv-onnx2tf)
 #   scripts/dev.sh sanitize     the GoogleTest suite built with ASan + UBSan
 #   scripts/dev.sh bench        the permute benchmark (last line: in_place/limit and out_of_place/limit)
 set -euo pipefail
@@ -72,10 +73,22 @@ setup_tool() {
 }
 
 run_python_tests() {
-  say "pytest python/tests"
+  say "pytest python/tests (.venv)"
   TFLAYOUT_OPT="$build/tflayout-opt" TFLAYOUT_NATIVE_DIR="$build/python/tflayout" \
     PYTHONPATH="$repo/python" \
-    "$repo/.venv/bin/python" -m pytest "$repo/python/tests" -q -p no:cacheprovider "$@"
+    "$repo/.venv/bin/python" -m pytest "$repo/python/tests" -q -p no:cacheprovider \
+    --ignore-glob='*/test_onnx2tf*' "$@"
+}
+
+# onnx2tf needs TF 2.19, so its tests run from their own venv; they drive tflayout through the
+# tflayout-opt binary (the Python extension is built for .venv).
+run_onnx2tf_tests() {
+  say "onnx2tf venv (.venv-onnx2tf, pinned by python/requirements-onnx2tf.txt)"
+  bash "$repo/scripts/setup_venv_onnx2tf.sh" "$repo/.venv-onnx2tf"
+  say "pytest python/tests/test_onnx2tf*.py (.venv-onnx2tf)"
+  TFLAYOUT_OPT="$build/tflayout-opt" PYTHONPATH="$repo/python" \
+    "$repo/.venv-onnx2tf/bin/python" -m pytest "$repo"/python/tests/test_onnx2tf*.py -q \
+    -p no:cacheprovider "$@"
 }
 
 case ${1:-} in
@@ -92,6 +105,7 @@ case ${1:-} in
     say "ctest"
     (cd "$build" && ctest --output-on-failure -j "$jobs")
     run_python_tests
+    run_onnx2tf_tests
     ;;
   sanitize)
     install_apt

@@ -4,6 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tflayout/annotation.h"
+#include "tflayout/pass.h"
 #include "tests/test_util.h"
 
 namespace tflayout {
@@ -49,6 +50,31 @@ TEST(CApi, ErrorsAreStringsWithCategories) {
   EXPECT_THAT(error, HasSubstr("unknown pass 'nope'"));
   tflayout_free(error);
   EXPECT_EQ(out, nullptr);
+}
+
+TEST(CApi, TargetPipelinesNameTheConsumers) {
+  EXPECT_STREQ(tflayout_target_pipeline("onnxruntime"), kDefaultPipeline);
+  EXPECT_THAT(tflayout_target_pipeline("onnx-tf"), HasSubstr("form=custom-op"));
+  ASSERT_NE(tflayout_target_pipeline("onnx2tf"), nullptr);
+  EXPECT_EQ(tflayout_target_pipeline("tensorrt"), nullptr);
+  EXPECT_EQ(tflayout_target_pipeline(nullptr), nullptr);
+  // The onnx2tf pipeline leaves every ConvTranspose standard and every weight in ONNX layout.
+  const std::string input = testing::ReadFile(testing::SourcePath("models/grouped_deconv.onnx"));
+  void* out = nullptr;
+  size_t size = 0;
+  char* error = nullptr;
+  ASSERT_EQ(tflayout_run_bytes(input.data(), input.size(), tflayout_target_pipeline("onnx2tf"),
+                               nullptr, &out, &size, &error),
+            TFLAYOUT_OK)
+      << error;
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromArray(out, static_cast<int>(size)));
+  tflayout_free(out);
+  for (const auto& node : model.graph().node()) {
+    EXPECT_NE(node.domain(), "tflayout");
+    EXPECT_NE(node.op_type(), "Transpose");
+  }
+  EXPECT_EQ(ReadAnnotation(model)->tensors_size(), 0);
 }
 
 TEST(CApi, FileToFile) {

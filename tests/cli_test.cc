@@ -56,6 +56,32 @@ TEST(Cli, UsageErrorsExitWithOne) {
   EXPECT_TRUE(testing::ListDir(dir).empty());
 }
 
+TEST(Cli, TargetChoosesThePipelineForTheConsumer) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string input = testing::SourcePath("models/dcgan_generator.onnx");
+  auto help = RunOpt({"--help"});
+  EXPECT_THAT(help.output, HasSubstr("--target=CONSUMER"));
+  EXPECT_THAT(help.output, HasSubstr("onnx2tf"));
+  // onnxruntime is the default pipeline: the same bytes.
+  ASSERT_EQ(RunOpt({input, "-o", dir + "/default.onnx", "-q"}).exit_code, kExitOk);
+  ASSERT_EQ(RunOpt({input, "-o", dir + "/ort.onnx", "--target=onnxruntime", "-q"}).exit_code, kExitOk);
+  EXPECT_EQ(testing::ReadFile(dir + "/ort.onnx"), testing::ReadFile(dir + "/default.onnx"));
+  // onnx-tf is the custom-op form.
+  ASSERT_EQ(RunOpt({input, "-o", dir + "/onnx_tf.onnx", "--target", "onnx-tf"}).exit_code, kExitOk);
+  EXPECT_THAT(testing::ReadFile(dir + "/onnx_tf.onnx"), HasSubstr("ConvTransposeTF"));
+  // onnx2tf keeps standard nodes.
+  ASSERT_EQ(RunOpt({input, "-o", dir + "/onnx2tf.onnx", "--target=onnx2tf"}).exit_code, kExitOk);
+  EXPECT_THAT(testing::ReadFile(dir + "/onnx2tf.onnx"), ::testing::Not(HasSubstr("ConvTransposeTF")));
+  // Usage errors.
+  auto unknown = RunOpt({input, "-o", dir + "/x.onnx", "--target=tensorrt"});
+  EXPECT_EQ(unknown.exit_code, kExitUsage);
+  EXPECT_THAT(unknown.output, HasSubstr("unknown target 'tensorrt' (known: onnxruntime, onnx-tf, onnx2tf)"));
+  auto both = RunOpt({input, "-o", dir + "/x.onnx", "--target=onnx2tf", "--passes="});
+  EXPECT_EQ(both.exit_code, kExitUsage);
+  EXPECT_THAT(both.output, HasSubstr("--target and --passes exclude each other"));
+  EXPECT_FALSE(testing::FileExists(dir + "/x.onnx"));
+}
+
 TEST(Cli, MissingInputAndUnwritableOutput) {
   const std::string dir = testing::MakeTempDir();
   auto missing = RunOpt({dir + "/nope.onnx", "-o", dir + "/o.onnx"});

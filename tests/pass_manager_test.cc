@@ -51,7 +51,8 @@ TEST(Registry, RejectsDuplicateNamesAndCreatesFreshInstances) {
   PassRegistry registry = Builtins();
   EXPECT_THAT(registry.Names(),
               ElementsAre("resolve-conv-transpose-pads", "materialize-conv-transpose-dilations",
-                          "conv-transpose-to-tf", "conv-transpose-from-tf"));
+                          "conv-transpose-to-tf", "conv-transpose-from-tf",
+                          "split-conv-transpose-bias"));
   EXPECT_TRUE(absl::IsAlreadyExists(RegisterBuiltinPasses(registry)));
   auto a = registry.Create("conv-transpose-to-tf");
   auto b = registry.Create("conv-transpose-to-tf");

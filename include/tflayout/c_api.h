@@ -43,6 +43,12 @@ tflayout_status tflayout_run_bytes(const void* model, size_t size, const char* p
 tflayout_status tflayout_run_file(const char* input_path, const char* output_path,
                                   const char* pipeline, char** error);
 
+/* The pipeline text for a consumer of the output ("onnxruntime", "onnx-tf", "onnx2tf"; see
+ * tflayout-opt --help), to pass as `pipeline` above; NULL for an unknown name. Static
+ * storage; do not free. Added after TFLAYOUT_C_API_VERSION 1 without changing it (a new
+ * function only). */
+const char* tflayout_target_pipeline(const char* target);
+
 void tflayout_free(void* pointer);
 
 #ifdef __cplusplus

@@ -11,6 +11,7 @@
 #include "tflayout/model_io.h"
 #include "tflayout/pass_manager.h"
 #include "tflayout/register_builtin_passes.h"
+#include "tflayout/targets.h"
 
 namespace tflayout {
 namespace {
@@ -108,6 +109,14 @@ tflayout_status tflayout_run_file(const char* input_path, const char* output_pat
     return Fail(TFLAYOUT_ERROR_OUTPUT, st, error);
   }
   return TFLAYOUT_OK;
+}
+
+const char* tflayout_target_pipeline(const char* target) {
+  if (target == nullptr) return nullptr;
+  for (const tflayout::Target& t : tflayout::Targets()) {
+    if (std::strcmp(t.name, target) == 0) return t.pipeline;
+  }
+  return nullptr;
 }
 
 void tflayout_free(void* pointer) { std::free(pointer); }

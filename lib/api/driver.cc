@@ -25,6 +25,7 @@
 #include "tflayout/plugin.h"
 #include "tflayout/status.h"
 #include "tflayout/register_builtin_passes.h"
+#include "tflayout/targets.h"
 
 namespace tflayout {
 namespace {
@@ -33,6 +34,8 @@ struct Flags {
   std::string input;
   std::string output;
   std::string pipeline = kDefaultPipeline;
+  bool pipeline_given = false;
+  std::string target;  // --target=NAME: the pipeline for that consumer (tflayout/targets.h)
   std::vector<std::string> print_ir_after;
   std::vector<std::string> plugins;
   std::string report;
@@ -49,6 +52,12 @@ struct Flags {
   bool no_stream = false;
 };
 
+std::string TargetList() {
+  std::vector<std::string> names;
+  for (const Target& target : Targets()) names.push_back(target.name);
+  return absl::StrJoin(names, "|");
+}
+
 void PrintUsage(std::ostream& os, const PassRegistry& registry) {
   os << "usage: tflayout-opt IN.onnx -o OUT.onnx [options]\n"
         "\n"
@@ -60,6 +69,8 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  -o, --output=FILE          output model ('-' writes to stdout)\n"
         "  --passes=PIPELINE          e.g. 'resolve-conv-transpose-pads,conv-transpose-to-tf{form=custom-op}'\n"
         "                             (an empty pipeline round-trips the model)\n"
+        "  --target=CONSUMER          the pipeline for the tool that reads the output (instead\n"
+        "                             of --passes): " << TargetList() << "\n"
         "  --list-passes              list the passes with their summaries and options\n"
         "  --pass-statistics          print each pass's counters\n"
         "  --pass-timing              print each pass's wall time, and the input's load and the\n"
@@ -88,7 +99,12 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "            3 a pass or the verification after it failed; 4 output cannot be written\n"
         "            (no partial output is left behind)\n"
         "\n"
-        "passes:\n";
+        "targets (--target=NAME):\n";
+  for (const Target& target : Targets()) {
+    os << "  " << target.name << "\n      " << target.summary << "\n      = " << target.pipeline
+       << "\n";
+  }
+  os << "\npasses:\n";
   for (const std::string& name : registry.Names()) {
     auto pass = registry.Create(name);
     if (!pass.ok()) continue;
@@ -137,8 +153,10 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
     } else if (arg == "-q" || arg == "--quiet") {
       flags.quiet = true;
     } else if (value_of("-o", &flags.output) || value_of("--output", &flags.output) ||
-               value_of("--passes", &flags.pipeline) ||
                value_of("--external-data", &flags.external_data)) {
+    } else if (value_of("--passes", &flags.pipeline)) {
+      flags.pipeline_given = true;
+    } else if (value_of("--target", &flags.target)) {
     } else if (value_of("--load-pass-plugin", &value)) {
       flags.plugins.push_back(value);
     } else if (value_of("--report", &flags.report)) {
@@ -159,6 +177,12 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
     return "--external-data must be auto, always or never";
   }
   if (positional.size() > 1) return "more than one input model given";
+  if (!flags.target.empty()) {
+    if (flags.pipeline_given) return "--target and --passes exclude each other";
+    absl::StatusOr<std::string> pipeline = TargetPipeline(flags.target);
+    if (!pipeline.ok()) return std::string(pipeline.status().message());
+    flags.pipeline = *pipeline;
+  }
   if (!positional.empty()) flags.input = positional[0];
   return "";
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "tflayout/annotation.h"
 #include "tflayout/status.h"
+#include "lib/ir/annotation_reconcile.h"
 #include "lib/ir/verify.h"
 #include "onnx/defs/printer.h"
 
@@ -29,6 +30,8 @@ absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
   PipelineResult result;
   TFL_ASSIGN_OR_RETURN(result.annotation, ReadAnnotation(model));
   const std::string annotation_before = result.annotation.SerializeAsString();
+  // Other tools (onnxsim, optimizers) may have changed the model under the annotation.
+  ReconcileAnnotation(model, result.annotation);
 
   bool demand_checker = false;
   if (options.verify_each) {

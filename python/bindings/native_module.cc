@@ -13,6 +13,7 @@
 #include "tflayout/pass.h"
 #include "tflayout/pass_manager.h"
 #include "tflayout/register_builtin_passes.h"
+#include "tflayout/targets.h"
 
 namespace py = pybind11;
 
@@ -52,6 +53,12 @@ py::list ListPasses() {
   return passes;
 }
 
+py::dict TargetPipelines() {
+  py::dict targets;
+  for (const tflayout::Target& target : tflayout::Targets()) targets[target.name] = target.pipeline;
+  return targets;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -59,6 +66,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("run_bytes", &RunBytes, py::arg("model"), py::arg("pipeline") = std::nullopt,
         py::arg("base_dir") = "");
   m.def("list_passes", &ListPasses);
+  m.def("target_pipelines", &TargetPipelines);
   m.attr("DEFAULT_PIPELINE") = tflayout::kDefaultPipeline;
   m.attr("__version__") = tflayout::ToolVersion();
 }

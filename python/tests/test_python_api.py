@@ -65,6 +65,26 @@ def test_passes_option_and_listing(api):
         assert unchanged.SerializeToString() == f.read()
 
 
+def test_target_picks_the_pipeline_for_the_consumer(api):
+    targets = api.target_pipelines()
+    assert set(targets) == {"onnxruntime", "onnx-tf", "onnx2tf"}
+    assert targets["onnxruntime"] == api.default_pipeline()
+    path = _model_path("grouped_deconv")
+    assert (api.run(path, target="onnxruntime").SerializeToString()
+            == api.run(path).SerializeToString())
+    custom = api.run(path, target="onnx-tf")
+    assert ("tflayout", "ConvTransposeTF") in {(n.domain, n.op_type) for n in custom.graph.node}
+    for_onnx2tf = api.run(path, target="onnx2tf")
+    assert all(n.domain == "" for n in for_onnx2tf.graph.node)
+    feeds = {"input": np.random.default_rng(0).standard_normal((1, 16, 8, 8)).astype(np.float32)}
+    np.testing.assert_allclose(_ort(for_onnx2tf, feeds)[0], _ort(onnx.load(path), feeds)[0],
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(api.Error, match="unknown target 'tensorrt'"):
+        api.run(path, target="tensorrt")
+    with pytest.raises(TypeError, match="not both"):
+        api.run(path, passes="", target="onnx2tf")
+
+
 def test_errors_raise_with_the_library_message(api):
     with pytest.raises(api.Error) as info:
         api.run(b"\x08\x07garbage")

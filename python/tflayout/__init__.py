@@ -21,10 +21,10 @@ CUSTOM_OP = "ConvTransposeTF"
 CUSTOM_OPSET_VERSION = 1
 ANNOTATION_KEY = "tflayout.annotation"
 
-from .api import Error, default_pipeline, list_passes, run  # noqa: E402  (native loaded lazily)
+from .api import Error, default_pipeline, list_passes, run, target_pipelines  # noqa: E402  (native loaded lazily)
 
 __all__ = ["CUSTOM_DOMAIN", "CUSTOM_OP", "CUSTOM_OPSET_VERSION", "ANNOTATION_KEY", "Error",
-           "default_pipeline", "list_passes", "run"]
+           "default_pipeline", "list_passes", "run", "target_pipelines"]
 
 # Used from the source tree, the compiled extension (tflayout._native) lives in the CMake build
 # (build/python/tflayout); TFLAYOUT_NATIVE_DIR points there. A pip-installed tflayout has it

@@ -37,17 +37,32 @@ def list_passes():
     return list(_native().list_passes())
 
 
-def run(model, passes=DEFAULT):
+def target_pipelines():
+    """{consumer: pipeline text}: "onnxruntime" (compensate form, the default), "onnx-tf"
+    (custom-op form), "onnx2tf" (plain ConvTranspose nodes onnx2tf converts exactly)."""
+    return dict(_native().target_pipelines())
+
+
+def run(model, passes=DEFAULT, target=None):
     """Runs a pass pipeline on ``model`` and returns a new ``onnx.ModelProto``.
 
     model: an ``onnx.ModelProto``, serialized ``bytes``, or a path to a ``.onnx`` file (external
     data is then resolved in the file's folder and embedded in the result).
     passes: pipeline text, e.g. ``"conv-transpose-to-tf{form=custom-op}"``; None runs the
     default pipeline, "" runs no pass.
+    target: instead of ``passes``, the consumer of the result: "onnxruntime", "onnx-tf" or
+    "onnx2tf" (see target_pipelines()).
     Raises tflayout.Error with the library's message (naming file, node and tensor).
     """
     import onnx
 
+    if target is not None:
+        if passes is not DEFAULT:
+            raise TypeError("tflayout.run: give passes or target, not both")
+        pipelines = target_pipelines()
+        if target not in pipelines:
+            raise Error(1, f"unknown target '{target}' (known: {', '.join(pipelines)})")
+        passes = pipelines[target]
     base_dir = ""
     if isinstance(model, onnx.ModelProto):
         data = model.SerializeToString()

@@ -1,0 +1,35 @@
+#include "tflayout/targets.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tflayout/pass.h"
+
+namespace tflayout {
+
+const std::vector<Target>& Targets() {
+  static const std::vector<Target>* targets = new std::vector<Target>{
+      {"onnxruntime", kDefaultPipeline,
+       "compensate form: valid ONNX, TF-layout weights behind a Transpose (the default)"},
+      {"onnx-tf",
+       "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
+       "conv-transpose-to-tf{form=custom-op}",
+       "custom-op form for onnx-tf with tflayout.onnx_tf_handler"},
+      {"onnx2tf",
+       "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
+       "split-conv-transpose-bias",
+       "plain ConvTranspose nodes onnx2tf converts exactly (ONNX-layout weights)"},
+  };
+  return *targets;
+}
+
+absl::StatusOr<std::string> TargetPipeline(absl::string_view name) {
+  std::vector<std::string> names;
+  for (const Target& target : Targets()) {
+    if (name == target.name) return std::string(target.pipeline);
+    names.push_back(target.name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown target '", name, "' (known: ",
+                                                 absl::StrJoin(names, ", "), ")"));
+}
+
+}  // namespace tflayout
