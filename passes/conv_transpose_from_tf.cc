@@ -90,6 +90,8 @@ class ConvTransposeFromTfPass : public Pass {
       *constant.constant_node->mutable_output(0) = source;
     } else {
       tensor.set_name(source);
+      // Below IR 4 the TF-layout initializer was listed as a graph input in the original's place.
+      if (constant.listed_as_input) RetypeInitializerInput(*constant.graph->graph, tf_name, tensor);
     }
 
     auto* entries = context.annotation.mutable_tensors();

@@ -40,34 +40,54 @@ class ConvTransposeToTfPass : public Pass {
   std::vector<PassOptionSpec> OptionSpecs() const override {
     return {{"form", kFormCompensate, {kFormCompensate, kFormCustomOp},
              "compensate: keep valid ONNX with a Transpose back to ONNX layout; custom-op: "
-             "rewrite nodes to tflayout.ConvTransposeTF reading the TF-layout weight"}};
+             "rewrite nodes to tflayout.ConvTransposeTF reading the TF-layout weight"},
+            {kInitializersAsInputsOption, "auto", {"auto", "constant"},
+             "auto: an initializer listed as a graph input is a constant below IR 4 and an "
+             "overridable default (left alone) from IR 4; constant: treat it as a constant at "
+             "any IR and drop it from the graph inputs"}};
   }
 
   absl::StatusOr<bool> Run(PassContext& context) override {
     custom_op_ = Option("form") == kFormCustomOp;
+    constant_options_.initializer_inputs_are_constant =
+        Option(kInitializersAsInputsOption) == "constant";
     shapes_.reset();
     GraphView view(context.model);
 
-    // Weights in first-use order, each with every ConvTranspose that reads it.
+    // Weights in first-use order, each with every ConvTranspose that reads it. Weights that
+    // custom ops read are counted as already in TF layout.
     std::vector<std::string> weights;
     absl::flat_hash_map<std::string, std::vector<Reader>> readers;
+    absl::flat_hash_set<std::string> custom_op_weights;
     for (const auto& info : view.graphs()) {
       for (onnx::NodeProto& node : *info->graph->mutable_node()) {
-        if (!IsOnnxConvTranspose(node) || node.input_size() < 2 || node.input(1).empty()) continue;
+        if (node.input_size() < 2 || node.input(1).empty()) continue;
+        if (IsCustomConvTranspose(node)) custom_op_weights.insert(node.input(1));
+        if (!IsOnnxConvTranspose(node)) continue;
         auto& list = readers[node.input(1)];
         if (list.empty()) weights.push_back(node.input(1));
         list.push_back({info.get(), &node});
       }
     }
+    int64_t read_only_by_custom_ops = 0;
+    for (const std::string& weight : custom_op_weights) {
+      if (!readers.contains(weight)) ++read_only_by_custom_ops;
+    }
+    // Always set, so that reports say "0 of 0" rather than nothing.
+    context.Count("conv-transpose-weights",
+                  static_cast<int64_t>(weights.size()) + read_only_by_custom_ops);
+    context.Count("weights-rewritten", 0);
+    context.Count("weights-left-alone", 0);
+    context.Count("weights-already-tf", read_only_by_custom_ops);
 
     bool changed = false;
     for (const std::string& weight : weights) {
-      absl::StatusOr<ConstantValue> constant = FindConstant(view, weight);
+      absl::StatusOr<ConstantValue> constant = FindConstant(view, weight, constant_options_);
       if (!constant.ok()) {
-        if (!IsOwnTranspose(view, weight, context.annotation)) {
-          context.AddRemark(Name(), readers[weight].front().node->name(), weight,
-                            absl::StrCat("weight left alone: ", constant.status().message()));
-          context.Count("weights-skipped");
+        if (IsOwnTranspose(view, weight, context.annotation)) {
+          context.Count("weights-already-tf");
+        } else {
+          LeaveAlone(context, view, weight, readers[weight], constant.status());
         }
         continue;
       }
@@ -79,6 +99,30 @@ class ConvTransposeToTfPass : public Pass {
   }
 
  private:
+  static constexpr char kInitializersAsInputsOption[] = "initializers-as-inputs";
+
+  // Records why a weight stays in ONNX layout, with the way out where there is one.
+  void LeaveAlone(PassContext& context, const GraphView& view, const std::string& weight,
+                  const std::vector<Reader>& readers, const absl::Status& why) {
+    std::string message = absl::StrCat("weight left alone: ", why.message());
+    if (IsInitializerListedAsInput(view, weight)) {
+      absl::StrAppend(&message, "; to treat it as a constant, run conv-transpose-to-tf{",
+                      kInitializersAsInputsOption,
+                      "=constant} or the remove-initializers-from-inputs pass before it");
+    }
+    context.AddRemark(Name(), readers.front().node->name(), weight, message);
+    context.Count("weights-left-alone");
+  }
+
+  static bool IsInitializerListedAsInput(const GraphView& view, const std::string& name) {
+    bool initializer = false, input = false;
+    for (const GraphView::Definition& def : view.Definitions(name)) {
+      initializer |= def.kind == GraphView::Definition::Kind::kInitializer;
+      input |= def.kind == GraphView::Definition::Kind::kGraphInput;
+    }
+    return initializer && input;
+  }
+
   // True when `name` is the ONNX view that an earlier run created: Transpose(<annotated>).
   static bool IsOwnTranspose(const GraphView& view, const std::string& name,
                              const Annotation& annotation) {
@@ -134,9 +178,7 @@ class ConvTransposeToTfPass : public Pass {
     }
     absl::StatusOr<MutableSlots> slots = context.WeightSlots(tensor);
     if (absl::IsUnimplemented(slots.status())) {
-      context.AddRemark(Name(), readers.front().node->name(), weight,
-                        absl::StrCat("weight left alone: ", slots.status().message()));
-      context.Count("weights-skipped");
+      LeaveAlone(context, view, weight, readers, slots.status());
       return false;
     }
     if (!slots.ok()) {
@@ -174,6 +216,7 @@ class ConvTransposeToTfPass : public Pass {
     } else {
       tensor.set_name(tf_name);
     }
+    if (constant.listed_as_input) UpdateInputEntry(view, *constant.graph->graph, weight, tensor);
 
     absl::flat_hash_set<const onnx::NodeProto*> converted;
     for (PlannedReader& planned : plan) {
@@ -223,6 +266,18 @@ class ConvTransposeToTfPass : public Pass {
     return true;
   }
 
+  // Below IR 4 the TF-layout initializer takes the old entry's place in the graph inputs
+  // (every initializer must be listed); from IR 4 on, the user asked for it to be a constant,
+  // so it is no longer an input.
+  static void UpdateInputEntry(const GraphView& view, onnx::GraphProto& graph,
+                               const std::string& old_name, const onnx::TensorProto& tensor) {
+    if (view.ir_version() < kFirstIrWithOptionalInitializerInputs) {
+      RetypeInitializerInput(graph, old_name, tensor);
+    } else {
+      RemoveGraphInput(graph, old_name);
+    }
+  }
+
   static void FillTfSettings(const PlannedReader& planned, TfConvSettings& tf) {
     const ConvTransposeAttrs& a = planned.attrs;
     tf.mutable_strides()->Add(a.strides.begin(), a.strides.end());
@@ -263,6 +318,7 @@ class ConvTransposeToTfPass : public Pass {
   }
 
   bool custom_op_ = false;
+  ConstantOptions constant_options_;
   std::optional<absl::flat_hash_map<std::string, std::vector<int64_t>>> shapes_;
 };
 

@@ -13,8 +13,14 @@
 //     W = Transpose(W__tf, ...) only if something else still reads W in ONNX layout.
 //
 // Conditions: ai.onnx ConvTranspose, any opset, in any graph (subgraphs included); W an
-// initializer or Constant output that is not a graph input; a weight read by several nodes is
-// rewritten once. A node whose pads need shapes that are unknown stays a standard
+// initializer or Constant output; a weight read by several nodes is rewritten once.
+// Initializers listed as graph inputs: below IR 4 they are constants (the spec lists every
+// initializer as an input) and are rewritten, the TF-layout initializer taking the old input
+// entry's place with its TF dims; from IR 4 on they are overridable defaults, left alone with
+// a remark unless {initializers-as-inputs=constant}, which rewrites them and drops the input
+// entry. Every name created is unique and a valid TensorFlow scope name (ScopeSafeName).
+// Statistics: conv-transpose-weights (distinct weights ConvTranspose nodes read) =
+// weights-rewritten + weights-already-tf + weights-left-alone (each with a remark). A node whose pads need shapes that are unknown stays a standard
 // ConvTranspose in custom-op form (with a remark). The annotation records every rewrite, which
 // makes a second run a no-op.
 #pragma once

@@ -125,11 +125,17 @@ class MaterializeConvTransposeDilationsPass : public Pass {
       // Others still read W: give this node its own weight.
       const std::string name = view.UniqueName(absl::StrCat(weight, "__undilated"));
       replacement.set_name(name);
-      *constant->graph->graph->add_initializer() = std::move(replacement);
+      onnx::GraphProto& graph = *constant->graph->graph;
+      // Below IR 4 every initializer is listed as a graph input.
+      if (constant->listed_as_input) AddInitializerInput(graph, replacement);
+      *graph.add_initializer() = std::move(replacement);
       *node.mutable_input(1) = name;
     } else {
       replacement.set_name(tensor.name());
       tensor = std::move(replacement);
+      if (constant->listed_as_input) {
+        RetypeInitializerInput(*constant->graph->graph, tensor.name(), tensor);
+      }
     }
     SetIntsAttribute(node, "kernel_shape", dilated_kernel);
     SetIntsAttribute(node, "dilations", std::vector<int64_t>(attrs.spatial_rank, 1));

@@ -7,8 +7,8 @@
 // Why: TensorFlow's CPU kernels reject dilated transposed convolutions, Keras rejects dilation
 // with stride > 1, and onnx-tf raises. The output is identical: every zero tap adds 0.
 //
-// Conditions: ai.onnx ConvTranspose with a constant W (initializer or Constant, not a graph
-// input). W read by anything else is left as it is and the node gets a new weight.
+// Conditions: ai.onnx ConvTranspose with a constant W (initializer or Constant; an
+// initializer listed as a graph input only below IR 4, where its entry gets the new dims). W read by anything else is left as it is and the node gets a new weight.
 #pragma once
 
 #include <memory>

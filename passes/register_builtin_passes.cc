@@ -4,6 +4,7 @@
 #include "passes/conv_transpose_from_tf.h"
 #include "passes/conv_transpose_to_tf.h"
 #include "passes/materialize_conv_transpose_dilations.h"
+#include "passes/remove_initializers_from_inputs.h"
 #include "passes/resolve_conv_transpose_pads.h"
 #include "passes/split_conv_transpose_bias.h"
 
@@ -15,6 +16,7 @@ absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
   TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeToTfPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeFromTfPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateSplitConvTransposeBiasPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateRemoveInitializersFromInputsPass));
   return absl::OkStatus();
 }
 

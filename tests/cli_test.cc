@@ -19,7 +19,7 @@ TEST(Cli, DefaultPipelineOnBundledModel) {
   const std::string before = testing::ReadFile(input);
   auto result = RunOpt({input, "-o", dir + "/out.onnx", "--pass-statistics", "--pass-timing"});
   ASSERT_EQ(result.exit_code, kExitOk) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("rewrote 4 weight(s) for 4 ConvTranspose node(s)"));
+  EXPECT_THAT(result.output, HasSubstr("rewrote 4 of 4 ConvTranspose weight(s) for 4 node(s)"));
   EXPECT_THAT(result.output, HasSubstr("weights-rewritten = 4"));
   EXPECT_THAT(result.output, HasSubstr("conv-transpose-to-tf  0."));
   EXPECT_THAT(result.output, HasSubstr("(load input)  0."));

@@ -756,7 +756,7 @@ TEST_F(HostileInputTest, GraphsNestedUpToTheLimitAreAccepted) {
     std::filesystem::remove(out_);
     const CommandResult r = RunOpt({in_, "-o", out_});
     EXPECT_EQ(r.exit_code, kExitOk) << r.output;
-    EXPECT_THAT(r.output, HasSubstr("rewrote 1 weight(s)"));
+    EXPECT_THAT(r.output, HasSubstr("rewrote 1 of 1 ConvTranspose weight(s)"));
     guard.ExpectUnchanged();
   }
 }

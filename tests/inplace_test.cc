@@ -342,7 +342,7 @@ TEST(InPlace, EqualsTheOutputOfDashO) {
     ASSERT_EQ(out.exit_code, kExitOk) << out.output;
     auto in_place = RunOpt({input, "--in-place"});
     ASSERT_EQ(in_place.exit_code, kExitOk) << in_place.output;
-    EXPECT_THAT(in_place.output, HasSubstr("rewrote 6 weight(s)"));
+    EXPECT_THAT(in_place.output, HasSubstr("rewrote 6 of 6 ConvTranspose weight(s)"));
     EXPECT_EQ(Content(input), Content(sub + "/out.onnx"));
     EXPECT_EQ(std::to_string(fs::file_size(input + ".data")), data_size_before);
     EXPECT_FALSE(testing::FileExists(InPlaceJournalPath(input)));

@@ -52,7 +52,8 @@ TEST(Registry, RejectsDuplicateNamesAndCreatesFreshInstances) {
   EXPECT_THAT(registry.Names(),
               ElementsAre("resolve-conv-transpose-pads", "materialize-conv-transpose-dilations",
                           "conv-transpose-to-tf", "conv-transpose-from-tf",
-                          "split-conv-transpose-bias"));
+                          "split-conv-transpose-bias",
+                          "remove-initializers-from-inputs"));
   EXPECT_TRUE(absl::IsAlreadyExists(RegisterBuiltinPasses(registry)));
   auto a = registry.Create("conv-transpose-to-tf");
   auto b = registry.Create("conv-transpose-to-tf");

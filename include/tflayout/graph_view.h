@@ -7,6 +7,7 @@
 // nodes or tensors (adding is fine; RepeatedPtrField keeps element addresses stable).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -64,13 +65,18 @@ class GraphView {
   // Every read of a name: node inputs in any graph and graph outputs.
   const std::vector<Use>& Uses(absl::string_view name) const;
 
-  // A name not used anywhere in the model (values, nodes) nor handed out before: `base`, or
-  // `base` + "_" + n for the smallest n that is free.
+  // A name not used anywhere in the model (values, nodes) nor handed out before:
+  // ScopeSafeName(base), or that + "_" + n for the smallest n that is free. Every name the
+  // tool creates comes from here, so converters that turn ONNX names into TensorFlow scope
+  // names (onnx-tf) accept them.
   std::string UniqueName(absl::string_view base);
   // Reserves a name so UniqueName never returns it.
   void Reserve(absl::string_view name) { taken_.insert(std::string(name)); }
 
   const GraphInfo* InfoFor(const onnx::GraphProto* graph) const;
+
+  // The model's IR version: below 4 every initializer must also be a graph input.
+  int64_t ir_version() const { return ir_version_; }
 
  private:
   void Walk(onnx::GraphProto* graph, const GraphInfo* parent, onnx::NodeProto* owner,
@@ -80,18 +86,52 @@ class GraphView {
   absl::flat_hash_map<std::string, std::vector<Definition>> definitions_;
   absl::flat_hash_map<std::string, std::vector<Use>> uses_;
   absl::flat_hash_set<std::string> taken_;
+  int64_t ir_version_ = 0;
 };
+
+// `base` made valid as a TensorFlow scope name, [A-Za-z0-9.][A-Za-z0-9_.\\/>-]*: other
+// characters (torch's "onnx::ConvTranspose_304" has ':') become '_', leading characters that
+// may not start a name are dropped ("/main/0/ConvTranspose" -> "main/0/ConvTranspose"), and an
+// empty result is "t".
+std::string ScopeSafeName(absl::string_view base);
+
+// Initializers listed as graph inputs below IR 4 are constants by definition (the spec
+// requires every initializer to be listed); from IR 4 on they are defaults a caller may
+// override at run time.
+inline constexpr int64_t kFirstIrWithOptionalInitializerInputs = 4;
 
 // Where a constant value lives: an initializer, or the `value` tensor of a Constant node.
 struct ConstantValue {
   onnx::TensorProto* tensor = nullptr;
   onnx::NodeProto* constant_node = nullptr;  // set for Constant nodes
   const GraphInfo* graph = nullptr;          // the graph that defines it
+  // The initializer is also listed in the graph's inputs (IR < 4, or an IR >= 4 input the
+  // caller chose to treat as a constant): whoever renames or reshapes it must update that
+  // entry (RetypeInitializerInput / RemoveGraphInput).
+  bool listed_as_input = false;
+};
+
+struct ConstantOptions {
+  // Treat an IR >= 4 initializer that is also a graph input as a constant (the user promises
+  // never to feed it). Below IR 4 such initializers are constants anyway.
+  bool initializer_inputs_are_constant = false;
 };
 
 // Finds the constant behind `name`. Fails with a reason when the value can change at run time
-// (a graph input, overridable even when an initializer has the same name) or is computed.
-absl::StatusOr<ConstantValue> FindConstant(const GraphView& view, absl::string_view name);
+// (a graph input without initializer; an IR >= 4 initializer listed as an input, unless
+// `options` says otherwise) or is computed.
+absl::StatusOr<ConstantValue> FindConstant(const GraphView& view, absl::string_view name,
+                                           const ConstantOptions& options = {});
+
+// The graph input entry called `old_name`, renamed to `tensor`'s name and given its element
+// type and dims (the entry an IR < 4 model must keep for a rewritten initializer). No-op when
+// there is no such entry.
+void RetypeInitializerInput(onnx::GraphProto& graph, absl::string_view old_name,
+                            const onnx::TensorProto& tensor);
+// Lists `tensor` (an initializer of `graph`) as a graph input, as IR < 4 requires.
+void AddInitializerInput(onnx::GraphProto& graph, const onnx::TensorProto& tensor);
+// Removes the graph input entry called `name`; returns whether there was one.
+bool RemoveGraphInput(onnx::GraphProto& graph, absl::string_view name);
 
 // Inserts `node` into `graph` at position `index` (keeps a topologically sorted graph sorted
 // when index is right after the last producer of the node's inputs). Returns the new node.

@@ -50,6 +50,7 @@ struct Flags {
   bool version = false;
   bool in_place = false;
   bool no_stream = false;
+  bool require_all_converted = false;
 };
 
 std::string TargetList() {
@@ -90,6 +91,8 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  --no-stream                load every weight (external, and embedded ones of 1 MiB or\n"
         "                             more) into memory instead of streaming them tensor by\n"
         "                             tensor from the input to the output\n"
+        "  --require-all-converted    fail (exit 5, no output) when conv-transpose-to-tf left any\n"
+        "                             ConvTranspose weight in ONNX layout\n"
         "  -q, --quiet                print nothing but errors\n"
         "  --version, -h/--help\n"
         "\n"
@@ -97,7 +100,8 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "\n"
         "exit codes: 0 ok; 1 usage error; 2 input cannot be read, parsed or validated;\n"
         "            3 a pass or the verification after it failed; 4 output cannot be written\n"
-        "            (no partial output is left behind)\n"
+        "            (no partial output is left behind); 5 --require-all-converted and a\n"
+        "            ConvTranspose weight was left alone (no output written)\n"
         "\n"
         "targets (--target=NAME):\n";
   for (const Target& target : Targets()) {
@@ -150,6 +154,8 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
       flags.in_place = true;
     } else if (arg == "--no-stream") {
       flags.no_stream = true;
+    } else if (arg == "--require-all-converted") {
+      flags.require_all_converted = true;
     } else if (arg == "-q" || arg == "--quiet") {
       flags.quiet = true;
     } else if (value_of("-o", &flags.output) || value_of("--output", &flags.output) ||
@@ -213,25 +219,48 @@ absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags,
   return SaveModelFile(loaded, store, flags.output, FileOptions(flags));
 }
 
-void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream& os) {
-  int64_t weights = 0, nodes = 0, bytes = 0;
+// What conv-transpose-to-tf did over the pipeline: weights rewritten by any of its runs; the
+// total, those already in TF layout and those left alone as the first / last run saw them.
+struct ConversionCounts {
+  bool ran = false;
+  int64_t weights = 0, rewritten = 0, already_tf = 0, left_alone = 0, nodes = 0, bytes = 0;
+};
+
+ConversionCounts CountConversions(const PipelineResult& result) {
+  ConversionCounts counts;
   for (const PassRun& run : result.passes) {
+    if (run.name != "conv-transpose-to-tf") continue;
     auto get = [&](const char* key) {
       auto it = run.statistics.find(key);
       return it == run.statistics.end() ? int64_t{0} : it->second;
     };
-    if (run.name == "conv-transpose-to-tf") {
-      weights += get("weights-rewritten");
-      nodes += get("nodes-annotated");
-      bytes += get("bytes-permuted");
+    if (!counts.ran) {
+      counts.weights = get("conv-transpose-weights");
+      counts.already_tf = get("weights-already-tf");
     }
+    counts.ran = true;
+    counts.rewritten += get("weights-rewritten");
+    counts.left_alone = get("weights-left-alone");
+    counts.nodes += get("nodes-annotated");
+    counts.bytes += get("bytes-permuted");
   }
+  return counts;
+}
+
+void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream& os) {
+  const ConversionCounts counts = CountConversions(result);
   os << "tflayout-opt: " << flags.input << " -> " << flags.output << ": ";
-  if (weights > 0) {
-    os << "rewrote " << weights << " weight(s) for " << nodes << " ConvTranspose node(s), "
-       << bytes << " bytes permuted\n";
+  if (counts.ran) {
+    os << "rewrote " << counts.rewritten << " of " << counts.weights
+       << " ConvTranspose weight(s) for " << counts.nodes << " node(s), " << counts.bytes
+       << " bytes permuted";
+    if (counts.already_tf > 0) os << "; " << counts.already_tf << " already in TF layout";
+    if (counts.left_alone > 0) os << "; " << counts.left_alone << " left alone (see remarks)";
+    if (!result.changed) os << "; model unchanged";
+    os << "\n";
   } else {
-    os << (result.changed ? "changed" : "unchanged") << "\n";
+    os << (result.changed ? "changed" : "unchanged")
+       << " (conv-transpose-to-tf is not in the pipeline)\n";
   }
   for (const PassRun& run : result.passes) {
     if (run.changed) os << "  " << run.name << ": changed\n";
@@ -268,6 +297,11 @@ absl::Status WriteReport(const Flags& flags, const LoadedModel& loaded,
     auto it = run.statistics.find("bytes-permuted");
     if (it != run.statistics.end()) report.set_bytes_permuted(report.bytes_permuted() + it->second);
   }
+  const ConversionCounts counts = CountConversions(result);
+  report.set_conv_transpose_weights(counts.weights);
+  report.set_weights_rewritten(counts.rewritten);
+  report.set_weights_already_tf(counts.already_tf);
+  report.set_weights_left_alone(counts.left_alone);
   *report.mutable_rewritten() = result.annotation.tensors();
   *report.mutable_remarks() = result.annotation.remarks();
   auto json = ToJson(report);
@@ -380,6 +414,13 @@ int OptMain(int argc, char** argv) {
     std::cerr << "tflayout-opt: " << passes.status().message() << "\n";
     return kExitUsage;
   }
+  if (flags.require_all_converted &&
+      std::none_of(passes->begin(), passes->end(),
+                   [](const auto& pass) { return pass->Name() == "conv-transpose-to-tf"; })) {
+    std::cerr << "tflayout-opt: --require-all-converted needs conv-transpose-to-tf in the "
+                 "pipeline\n";
+    return kExitUsage;
+  }
   if (flags.input != "-" && !flags.in_place &&
       std::filesystem::exists(InPlaceJournalPath(flags.input))) {
     std::cerr << "tflayout-opt: " << flags.input << ": an interrupted --in-place run left "
@@ -433,6 +474,19 @@ int OptMain(int argc, char** argv) {
   if (!result.ok()) {
     std::cerr << "tflayout-opt: " << flags.input << ": " << result.status().message() << "\n";
     return absl::IsInvalidArgument(result.status()) ? kExitInput : kExitPass;
+  }
+  if (flags.require_all_converted && CountConversions(*result).left_alone > 0) {
+    progress.Done();
+    const ConversionCounts counts = CountConversions(*result);
+    std::cerr << "tflayout-opt: " << flags.input << ": --require-all-converted: "
+              << counts.left_alone << " of " << counts.weights
+              << " ConvTranspose weight(s) left in ONNX layout; no output written\n";
+    for (const Remark& remark : result->annotation.remarks()) {
+      std::cerr << "  remark [" << remark.pass() << "] node '" << remark.node() << "' tensor '"
+                << remark.tensor() << "': " << remark.message() << "\n";
+    }
+    if (!flags.report.empty()) (void)WriteReport(flags, *loaded, *result, IoSeconds{io.load, 0});
+    return kExitNotAllConverted;
   }
   progress.Step("writing " + flags.output);
   absl::Status written = absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "tflayout/status.h"
 
@@ -87,7 +88,7 @@ absl::Status CheckGraphDepth(const onnx::ModelProto& model, int max_depth) {
   return absl::OkStatus();
 }
 
-GraphView::GraphView(onnx::ModelProto& model) {
+GraphView::GraphView(onnx::ModelProto& model) : ir_version_(model.ir_version()) {
   Walk(model.mutable_graph(), nullptr, nullptr, "");
 }
 
@@ -156,8 +157,23 @@ const std::vector<GraphView::Use>& GraphView::Uses(absl::string_view name) const
   return it == uses_.end() ? kNone : it->second;
 }
 
-std::string GraphView::UniqueName(absl::string_view base) {
-  std::string candidate(base);
+std::string ScopeSafeName(absl::string_view base) {
+  auto may_start = [](char c) { return absl::ascii_isalnum(c) || c == '.'; };
+  auto may_follow = [&](char c) {
+    return may_start(c) || c == '_' || c == '\\' || c == '/' || c == '>' || c == '-';
+  };
+  size_t start = 0;
+  while (start < base.size() && !may_start(base[start])) ++start;
+  std::string safe(base.substr(start));
+  for (char& c : safe) {
+    if (!may_follow(c)) c = '_';
+  }
+  return safe.empty() ? "t" : safe;
+}
+
+std::string GraphView::UniqueName(absl::string_view base_text) {
+  const std::string base = ScopeSafeName(base_text);
+  std::string candidate = base;
   for (int n = 1; taken_.contains(candidate); ++n) candidate = absl::StrCat(base, "_", n);
   taken_.insert(candidate);
   return candidate;
@@ -170,17 +186,19 @@ const GraphInfo* GraphView::InfoFor(const GraphProto* graph) const {
   return nullptr;
 }
 
-absl::StatusOr<ConstantValue> FindConstant(const GraphView& view, absl::string_view name) {
+absl::StatusOr<ConstantValue> FindConstant(const GraphView& view, absl::string_view name,
+                                           const ConstantOptions& options) {
   const auto& defs = view.Definitions(name);
   if (defs.empty()) {
     return absl::NotFoundError(absl::StrCat("'", name, "' is not defined"));
   }
   ConstantValue found;
+  bool is_input = false;
   for (const GraphView::Definition& def : defs) {
     switch (def.kind) {
       case GraphView::Definition::Kind::kGraphInput:
-        return absl::FailedPreconditionError(absl::StrCat(
-            "'", name, "' is a graph input, so it can be overridden at run time"));
+        is_input = true;
+        break;
       case GraphView::Definition::Kind::kInitializer:
         found.tensor = def.initializer;
         found.graph = def.graph;
@@ -204,11 +222,68 @@ absl::StatusOr<ConstantValue> FindConstant(const GraphView& view, absl::string_v
       }
     }
   }
+  if (is_input) {
+    const bool initializer_in_same_graph =
+        defs.size() == 2 && found.tensor != nullptr && found.constant_node == nullptr &&
+        defs[0].graph == defs[1].graph;
+    if (!initializer_in_same_graph) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", name, "' is a graph input without an initializer: its value is only known at run "
+          "time"));
+    }
+    if (view.ir_version() >= kFirstIrWithOptionalInitializerInputs &&
+        !options.initializer_inputs_are_constant) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", name, "' is an initializer that is also listed as a graph input, which makes it a "
+          "default that can be overridden at run time (IR ", view.ir_version(),
+          "; below IR 4 it would be a constant)"));
+    }
+    found.listed_as_input = true;
+    return found;
+  }
   if (defs.size() > 1) {
     return absl::FailedPreconditionError(
         absl::StrCat("'", name, "' is defined more than once (shadowed in a subgraph)"));
   }
   return found;
+}
+
+namespace {
+
+void SetTensorType(onnx::ValueInfoProto& input, const TensorProto& tensor) {
+  input.set_name(tensor.name());
+  onnx::TypeProto::Tensor* type = input.mutable_type()->mutable_tensor_type();
+  type->set_elem_type(tensor.data_type());
+  type->clear_shape();
+  onnx::TensorShapeProto* shape = type->mutable_shape();
+  for (int64_t d : tensor.dims()) shape->add_dim()->set_dim_value(d);
+}
+
+}  // namespace
+
+void RetypeInitializerInput(GraphProto& graph, absl::string_view old_name,
+                            const TensorProto& tensor) {
+  for (onnx::ValueInfoProto& input : *graph.mutable_input()) {
+    if (input.name() == old_name) {
+      SetTensorType(input, tensor);
+      return;
+    }
+  }
+}
+
+void AddInitializerInput(GraphProto& graph, const TensorProto& tensor) {
+  SetTensorType(*graph.add_input(), tensor);
+}
+
+bool RemoveGraphInput(GraphProto& graph, absl::string_view name) {
+  auto* inputs = graph.mutable_input();
+  for (int i = 0; i < inputs->size(); ++i) {
+    if (inputs->Get(i).name() == name) {
+      inputs->DeleteSubrange(i, 1);
+      return true;
+    }
+  }
+  return false;
 }
 
 NodeProto* InsertNode(GraphProto& graph, int index, NodeProto node) {
