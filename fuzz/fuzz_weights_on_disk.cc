@@ -15,7 +15,7 @@
 #include <string>
 
 #include "fuzz/fuzz_common.h"
-#include "lib/io/external_data.h"
+#include "lib/io/streamed_writer.h"
 #include "lib/io/file_util.h"
 #include "tflayout/model_io.h"
 #include "tflayout/pass.h"

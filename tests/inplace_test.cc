@@ -21,7 +21,7 @@
 #include "gtest/gtest.h"
 #include "tflayout/annotation.h"
 #include "lib/api/driver.h"
-#include "lib/io/external_data.h"
+#include "lib/io/in_place.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/model_io.h"
 #include "tflayout/tensor.h"

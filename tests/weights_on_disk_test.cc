@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/api/driver.h"
-#include "lib/io/external_data.h"
+#include "lib/io/streamed_writer.h"
 #include "tflayout/model_io.h"
 #include "tflayout/pass.h"
 #include "tflayout/pass_manager.h"

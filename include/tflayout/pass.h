@@ -22,7 +22,7 @@
 namespace tflayout {
 
 // Access to tensors whose elements stay in external data files while the pipeline runs
-// (tflayout-opt streaming and --in-place; see lib/io/external_data.h). A pass never sees their
+// (tflayout-opt streaming and --in-place; see lib/io/external_data_store.h). A pass never sees their
 // bytes: it asks for their geometry, then schedules a rewrite that the store runs when it
 // writes or maps the data, exactly once per tensor. Passes must leave such a tensor's
 // external_data entries (location, offset, length) untouched.

@@ -17,7 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "tflayout/annotation.h"
-#include "lib/io/external_data.h"
+#include "lib/io/in_place.h"
 #include "lib/io/model_files.h"
 #include "tflayout/model_io.h"
 #include "tflayout/pass.h"

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "tflayout/status.h"
 
 namespace tflayout {
 
@@ -77,6 +78,29 @@ absl::Status PwriteAll(int fd, const void* data, size_t size, int64_t offset,
     p += n;
     offset += n;
     size -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, int64_t length,
+                       int out_fd, const std::string& out_path) {
+  loff_t in_off = offset;
+  int64_t left = length;
+  while (left > 0) {
+    const ssize_t n = ::copy_file_range(in_fd, &in_off, out_fd, nullptr,
+                                        static_cast<size_t>(std::min<int64_t>(left, 1 << 30)), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // unsupported here, or EOF: finish below
+    left -= n;
+  }
+  if (left == 0) return absl::OkStatus();
+  std::string buf(static_cast<size_t>(std::min<int64_t>(left, kIoChunkBytes)), '\0');
+  while (left > 0) {
+    const size_t n = static_cast<size_t>(std::min<int64_t>(left, buf.size()));
+    TFL_RETURN_IF_ERROR(PreadAll(in_fd, buf.data(), n, in_off, in_path));
+    TFL_RETURN_IF_ERROR(WriteAll(out_fd, buf.data(), n, out_path));
+    in_off += static_cast<loff_t>(n);
+    left -= static_cast<int64_t>(n);
   }
   return absl::OkStatus();
 }

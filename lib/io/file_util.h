@@ -44,6 +44,14 @@ absl::Status PreadAll(int fd, void* data, size_t size, int64_t offset, const std
 absl::Status PwriteAll(int fd, const void* data, size_t size, int64_t offset,
                        const std::string& path);
 
+// Bounded buffer size for chunked file copies, hashes and journal I/O.
+inline constexpr size_t kIoChunkBytes = size_t{4} << 20;
+
+// Copies `length` bytes from in_fd at `offset` to the current position of out_fd, in the
+// kernel where it can (copy_file_range), else through a bounded buffer.
+absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, int64_t length,
+                       int out_fd, const std::string& out_path);
+
 // A file written under a hidden temporary name beside its destination
 // (".NAME.tmp.XXXXXX"); Commit() fsyncs it and renames it into place. Destroyed uncommitted,
 // it removes the temporary file: an output is complete or absent.

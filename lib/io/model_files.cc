@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tflayout/status.h"
+#include "lib/io/streamed_writer.h"
 #include "lib/io/weights_on_disk.h"
 
 namespace tflayout {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "lib/io/external_data.h"
+#include "lib/io/external_data_store.h"
 #include "tflayout/model_io.h"
 
 namespace tflayout {

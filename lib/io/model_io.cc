@@ -19,6 +19,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "lib/io/external_region.h"
 #include "lib/io/file_util.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
@@ -30,62 +31,14 @@ namespace {
 namespace fs = std::filesystem;
 using onnx::TensorProto;
 
+// Reads an external tensor into raw_data, through the one validation path for external data.
 absl::Status LoadExternalTensor(TensorProto& tensor, const std::string& base_dir,
                                 std::vector<std::string>& files_read) {
-  TFL_ASSIGN_OR_RETURN(ExternalRef ref, ParseExternalRef(tensor));
-  auto path_or = ResolveExternalLocation(base_dir, ref.location);
-  if (!path_or.ok()) {
-    return WithContext(path_or.status(), absl::StrCat("tensor '", tensor.name(), "'"));
-  }
-  const std::string& path = *path_or;
-  TFL_ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(tensor));
-  const size_t elem = RawElementSize(tensor.data_type());
-  if (elem == 0) {
-    return absl::UnimplementedError(absl::StrCat("tensor '", tensor.name(),
-                                                 "': external data of element type ",
-                                                 DataTypeName(tensor.data_type())));
-  }
-  if (count > kMaxProtobufBytes / static_cast<int64_t>(elem)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "tensor '", tensor.name(), "' is over 2 GiB and cannot be held in one message"));
-  }
-  const int64_t expected = count * static_cast<int64_t>(elem);
-
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    return WithContext(ErrnoError("cannot open external data", path),
-                       absl::StrCat("tensor '", tensor.name(), "'"));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", tensor.name(), "': external data '", ref.location, "' is not a regular file"));
-  }
-  const int64_t length = ref.length >= 0 ? ref.length : st.st_size - ref.offset;
-  if (ref.offset > st.st_size || length > st.st_size - ref.offset) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "tensor '", tensor.name(), "': external data offset ", ref.offset, " + length ", length,
-        " runs past the end of '", ref.location, "' (", st.st_size, " bytes)"));
-  }
-  if (length != expected) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", tensor.name(), "': external data length ", length, " disagrees with dims (",
-        expected, " bytes)"));
-  }
-  std::string bytes(static_cast<size_t>(length), '\0');
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::pread(fd.get(), bytes.data() + done, bytes.size() - done,
-                              static_cast<off_t>(ref.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoError("read of external data failed", path);
-    done += static_cast<size_t>(n);
-  }
-  tensor.clear_external_data();
-  tensor.set_data_location(TensorProto::DEFAULT);
-  SetRawData(tensor, std::move(bytes));
-  if (std::find(files_read.begin(), files_read.end(), path) == files_read.end()) {
-    files_read.push_back(path);
+  TFL_ASSIGN_OR_RETURN(ExternalRegion region,
+                       ResolveExternalRegion(tensor, base_dir, kMaxProtobufBytes));
+  TFL_RETURN_IF_ERROR(LoadExternalRegion(tensor, region));
+  if (std::find(files_read.begin(), files_read.end(), region.path) == files_read.end()) {
+    files_read.push_back(region.path);
   }
   return absl::OkStatus();
 }
@@ -241,87 +194,6 @@ bool ParseWithLimits(google::protobuf::io::ZeroCopyInputStream* stream,
 
 
 }  // namespace
-
-absl::StatusOr<ExternalRef> ParseExternalRef(const TensorProto& tensor) {
-  ExternalRef ref;
-  for (const onnx::StringStringEntryProto& kv : tensor.external_data()) {
-    auto parse_int = [&](int64_t* out) -> absl::Status {
-      char* end = nullptr;
-      errno = 0;
-      const long long v = std::strtoll(kv.value().c_str(), &end, 10);
-      if (kv.value().empty() || *end != '\0' || errno != 0 || v < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", tensor.name(), "': external data ", kv.key(), " '", kv.value(),
-            "' is not a non-negative integer"));
-      }
-      *out = v;
-      return absl::OkStatus();
-    };
-    if (kv.key() == "location") {
-      ref.location = kv.value();
-    } else if (kv.key() == "offset") {
-      TFL_RETURN_IF_ERROR(parse_int(&ref.offset));
-    } else if (kv.key() == "length") {
-      TFL_RETURN_IF_ERROR(parse_int(&ref.length));
-    }
-  }
-  if (ref.location.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
-  }
-  return ref;
-}
-
-void SetExternalDataEntries(TensorProto& tensor, const std::string& location, int64_t offset,
-                            int64_t length) {
-  tensor.clear_external_data();
-  tensor.set_data_location(TensorProto::EXTERNAL);
-  auto add = [&](const char* key, std::string value) {
-    auto* kv = tensor.add_external_data();
-    kv->set_key(key);
-    kv->set_value(std::move(value));
-  };
-  add("location", location);
-  add("offset", std::to_string(offset));
-  add("length", std::to_string(length));
-}
-
-std::string CanonicalPath(const std::string& path) {
-  std::error_code ec;
-  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
-  return ec ? path : p.string();
-}
-
-absl::StatusOr<std::string> ResolveExternalLocation(const std::string& base_dir,
-                                                    const std::string& location) {
-  const fs::path loc(location);
-  if (location.empty() || loc.is_absolute() || location.find('\0') != std::string::npos) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "external data location '", location, "' must be a relative path inside the model's folder"));
-  }
-  for (const fs::path& part : loc) {
-    if (part == "..") {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "external data location '", location, "' contains '..'"));
-    }
-  }
-  std::error_code ec;
-  const fs::path base = fs::canonical(base_dir, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat("model folder '", base_dir, "' not found"));
-  const fs::path full = fs::canonical(base / loc, ec);
-  if (ec) {
-    return absl::NotFoundError(absl::StrCat("external data file '", location,
-                                            "' not found in '", base.string(), "'"));
-  }
-  // Symlinks may point anywhere: compare the resolved path against the resolved folder.
-  auto [base_end, full_it] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
-  if (base_end != base.end()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "external data location '", location, "' resolves to '", full.string(),
-        "', outside the model's folder"));
-  }
-  return full.string();
-}
 
 absl::StatusOr<LoadedModel> LoadModel(const std::string& path, const LoadOptions& options) {
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

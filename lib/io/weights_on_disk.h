@@ -2,7 +2,7 @@
 //
 // For a file-to-file run, the large raw_data payloads of the main graph's initializers need
 // not be in memory while the pipeline runs: they can stay in the input file and move one
-// tensor at a time when the output is written, as external data does (lib/io/external_data.h).
+// tensor at a time when the output is written, as external data does (lib/io/external_data_store.h, lib/io/streamed_writer.h).
 // That saves the model's size in memory and the time to fault it in, which on a 1 GiB model
 // is most of a run.
 //

@@ -1,5 +1,5 @@
 // Framing of length-delimited protobuf fields written by hand: the streamed inline output
-// (lib/io/external_data.cc) and the model skeleton of lib/io/weights_on_disk.cc frame messages whose
+// (lib/io/inline_plan.cc) and the model skeleton of lib/io/weights_on_disk.cc frame messages whose
 // payloads are not in memory. Built on protobuf's own wire-format primitives.
 #pragma once
 
