@@ -157,6 +157,54 @@ TEST(PermuteTest, CyclePassBlockSizesAndThreads) {
   }
 }
 
+// When the scratch leaves blocks under 128 bytes, panels up to half the L3 are permuted in place
+// (recursively, through the same scratch) so that the block pass gets larger blocks: shapes whose
+// rows and columns exceed these small scratch sizes take that path, A side and S side.
+TEST(PermuteTest, LargePanelsPermutedInPlace) {
+  const std::vector<Shape> shapes = {{96, 64, 48}, {48, 64, 96}, {200, 30, 7}, {7, 30, 200},
+                                     {64, 17, 128}};
+  for (size_t es : {size_t{1}, size_t{2}, size_t{4}, size_t{8}}) {
+    for (const Shape& sh : shapes) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n, 12);
+      const Bytes want = Reference(in, es, sh);
+      for (size_t scratch : {size_t{512}, size_t{4096}, size_t{40000}}) {
+        Bytes one_thread, more_threads;
+        ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, scratch, 1, &one_thread));
+        for (int threads : {2, 3}) {
+          ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, scratch, threads, &more_threads));
+          EXPECT_TRUE(one_thread == more_threads);
+        }
+      }
+    }
+  }
+}
+
+// Fewer rows (A, after folding a dimension of 1) than the widest tile: the narrower tile
+// kernels, with partial tiles at every edge, for the out-of-place path and for the in-place
+// path's panels.
+TEST(PermuteTest, FewRowsUseNarrowerTiles) {
+  const std::vector<Shape> shapes = {{8, 64, 64},  {12, 5, 300}, {15, 3, 257}, {4, 9, 130},
+                                     {9, 1, 1000}, {6, 33, 1},   {13, 40, 40}};
+  for (size_t es : {size_t{1}, size_t{2}, size_t{4}, size_t{8}}) {
+    for (const Shape& sh : shapes) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n, 13);
+      const Bytes want = Reference(in, es, sh);
+      for (int threads : {1, 2}) {
+        PermuteOptions opt;
+        opt.num_threads = threads;
+        Bytes out(n);
+        ASSERT_TRUE(PermuteABSToSBAOutOfPlace(in.data(), out.data(), es, sh.a, sh.b, sh.s, opt)
+                        .ok());
+        EXPECT_TRUE(out == want) << Name(sh, es) << " threads=" << threads;
+        // Inverse shapes (S, B, A) with S rows per panel go through the same kernels in place.
+        ASSERT_TRUE(InPlaceRoundTrip(in, want, es, sh, 2048, threads));
+      }
+    }
+  }
+}
+
 TEST(PermuteTest, UnalignedBuffers) {
   // Streaming stores must fall back to ordinary ones on unaligned destinations.
   const Shape sh{512, 4, 16};

@@ -22,11 +22,19 @@
 //     If no single row or column fits the scratch, B is split off first ((A,B,S)->(B,A,S)->
 //     (B,S,A)->(S,B,A), blocks of S then of A elements) and, only when B == 1 and both
 //     min(A, S) * element_size exceed the scratch, blocks are single elements.
+//   * when the scratch leaves blocks of under 128 bytes (a slow block pass: 32-byte blocks move at
+//     a sixth of the rate of 1-4 KiB ones), Ta / Ts are chosen for panels of up to half the L3
+//     cache (sysconf; at most 16 MiB, 8 MiB if unknown) divided by the threads, and each such
+//     panel is itself permuted in place by the scheme above (recursively once, through the same
+//     scratch) while it stays in L3.
 //
 // Memory bound of the in-place path, exactly:
 //   heap scratch <= max(max_scratch_bytes, kMinPermuteScratchBytes) in total over all threads
-//   + one visited bitset at a time of ceil(n_blocks / 64) * 8 bytes, n_blocks = (A*B*S) / block,
-//     block = the Ta / Ts above (>= 1 element; for usual weights tens to hundreds of elements)
+//   + visited bitsets of ceil(n_blocks / 64) * 8 bytes, block = the Ta / Ts of that pass (>= 1
+//     element; for usual weights tens to hundreds of elements): one at a time for a pass over
+//     the whole array (n_blocks = A*B*S / block), or, while large panels are permuted in place,
+//     one per thread (n_blocks = the panel's elements / block, a panel being at most half the
+//     L3 / threads bytes: together at most L3 / 16 / element_size bytes + 8 per thread)
 //   + on each worker's stack, under 17 KiB at a time: the row kernels' two 8 KiB tiles, the square
 //     path's one K x K tile of <= 1 KiB, or the cycle pass's queue of 64 block indices (512 B);
 //     with threads, the std::thread stacks.

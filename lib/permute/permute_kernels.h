@@ -455,6 +455,12 @@ static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, i
       PermuteRowsLines(src, dst, A, B, S, a_begin, a_end, nt);
       return;
     }
+    // Fewer rows than a whole-line tile (the in-place path's narrow panels): the AVX2 kernels'
+    // smaller tiles instead of element-by-element loops.
+    if (a_end - a_begin >= avx2::Micro<T>::K) {
+      avx2::PermuteRows<T>(src, dst, A, B, S, a_begin, a_end, nt);
+      return;
+    }
   }
 #endif
   constexpr int64_t TA = RowTile<T>();
