@@ -35,7 +35,7 @@
 //     the whole array (n_blocks = A*B*S / block), or, while large panels are permuted in place,
 //     one per thread (n_blocks = the panel's elements / block, a panel being at most half the
 //     L3 / threads bytes: together at most L3 / 16 / element_size bytes + 8 per thread)
-//   + on each worker's stack, under 17 KiB at a time: the row kernels' two 8 KiB tiles, the square
+//   + on each worker's stack, under 33 KiB at a time: the row kernels' two 16 KiB tiles, the square
 //     path's one K x K tile of <= 1 KiB, or the cycle pass's queue of 64 block indices (512 B);
 //     with threads, the std::thread stacks.
 // Never a second copy of the array. The calling thread keeps its scratch buffer (<= 4 MiB) for
