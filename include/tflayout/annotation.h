@@ -1,5 +1,5 @@
 // The annotation contract (proto/tflayout.proto): stored as JSON, proto field names kept, in
-// metadata_props["tflayout.annotation"].
+// metadata_props["tflayout.annotation"]; numbers are JSON numbers (schema_version 2).
 #pragma once
 
 #include <string>
@@ -11,7 +11,9 @@
 namespace tflayout {
 
 inline constexpr char kAnnotationKey[] = "tflayout.annotation";
-inline constexpr int kAnnotationSchemaVersion = 1;
+// 1: int64 values written as JSON strings (protobuf's proto3 JSON mapping); still read.
+// 2: every number a JSON number. The fields and their meaning are the same.
+inline constexpr int kAnnotationSchemaVersion = 2;
 
 // The library's version string.
 const char* ToolVersion();
@@ -23,6 +25,9 @@ absl::StatusOr<Annotation> ReadAnnotation(const onnx::ModelProto& model);
 // annotation records nothing.
 absl::Status WriteAnnotation(const Annotation& annotation, onnx::ModelProto& model);
 
+// JSON text of one of our messages (annotation, run report): proto field names, default scalars
+// and empty lists left out, maps as objects with sorted keys, and every number a JSON number
+// (int64 too, unlike protobuf's json_util). Protobuf's JSON parser reads it back.
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
 
 // ONNX -> TF permutation for a weight of rank r: [2, ..., r-1, 1, 0]; and its inverse.

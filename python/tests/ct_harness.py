@@ -79,6 +79,13 @@ class Config:
     def full(self, i):
         return (self.in_spatial[i] - 1) * self.strides[i] + self.k_eff(i)
 
+    def negative_total(self) -> bool:
+        """Whether ONNX's total padding is negative on some axis (output past the full result)."""
+        if self.auto_pad not in ("SAME_UPPER", "SAME_LOWER") and not self.output_shape:
+            return False
+        out = self.output_shape or [self.in_spatial[i] * self.strides[i] for i in range(self.rank)]
+        return any(self.full(i) + self.output_padding[i] < out[i] for i in range(self.rank))
+
     def attrs(self) -> dict:
         a = dict(kernel_shape=self.kernel, strides=self.strides, dilations=self.dilations,
                  group=self.group)
@@ -186,6 +193,69 @@ def generate_configs(count: int, seed: int, dtypes=("float32", "float16", "float
                 continue  # negative total padding: not a valid SAME configuration; draw again
         else:
             cfg.auto_pad = "VALID"
+        out.append(cfg)
+        idx += 1
+    return out
+
+
+def generate_negative_configs(count: int, seed: int, start_idx: int = 0,
+                              dtypes=("float32", "float16", "float64")) -> List[Config]:
+    """Seeded configurations whose total padding is negative on at least one axis.
+
+    Half SAME_UPPER/SAME_LOWER with a stride above (k-1)*d + 1 + output_padding on the first
+    axis (ONNX Runtime clamps to the full result); half output_shape past the full result on
+    the first axis by 1 .. stride-1-output_padding (beyond that ONNX Runtime 1.17.3 is wrong;
+    see test_resolve_pads.py), under NOTSET, SAME_UPPER or SAME_LOWER, other axes' output sizes
+    above or below their full size. Ranks 1/2/3, group 1/2/depthwise, dilations 1-2, bias or
+    not, the dtypes in turn.
+    """
+    rng = np.random.default_rng(seed)
+    out: List[Config] = []
+    idx = start_idx
+    while len(out) < count:
+        k_ = len(out)
+        rank = 1 + k_ % 3
+        dtype = dtypes[(k_ // 3) % len(dtypes)]
+        same = (k_ // 9) % 2 == 0
+        gkind = ("g1", "g2", "dw")[(k_ // 18) % 3]
+        if gkind == "g1":
+            group, c_in, c_out = 1, int(_choice(rng, [1, 2, 3, 5])), int(_choice(rng, [1, 2, 4]))
+        elif gkind == "g2":
+            group, c_in, c_out = 2, 2 * int(_choice(rng, [1, 2])), 2 * int(_choice(rng, [1, 3]))
+        else:
+            c_in = int(_choice(rng, [2, 3, 4]))
+            group, c_out = c_in, c_in * int(_choice(rng, [1, 2]))
+        smax_in = {1: 7, 2: 5, 3: 3}[rank]
+        kernel = [int(rng.integers(1, 4)) for _ in range(rank)]
+        strides = [int(rng.integers(1, 4)) for _ in range(rank)]
+        dilations = [int(rng.integers(1, 3)) if rng.random() < 0.4 else 1 for _ in range(rank)]
+        # the first axis: short kernel, long stride
+        kernel[0] = int(_choice(rng, [1, 2, 2, 3]))
+        dilations[0] = 2 if kernel[0] == 2 and rng.random() < 0.3 else 1
+        keff0 = (kernel[0] - 1) * dilations[0] + 1
+        strides[0] = keff0 + int(rng.integers(1, 4))
+        output_padding = [int(rng.integers(0, s)) if rng.random() < 0.4 else 0 for s in strides]
+        in_spatial = [int(rng.integers(1, smax_in + 1)) for _ in range(rank)]
+        cfg = Config(idx=idx, rank=rank, batch=2 if rng.random() < 0.15 else 1, c_in=c_in,
+                     c_out=c_out, group=group, kernel=kernel, strides=strides,
+                     dilations=dilations, in_spatial=in_spatial, output_padding=output_padding,
+                     bias=bool(rng.random() < 0.6), dtype=dtype)
+        if same:
+            output_padding[0] = int(rng.integers(0, strides[0] - keff0))  # total < 0 on axis 0
+            cfg.auto_pad = _choice(rng, ["SAME_UPPER", "SAME_LOWER"])
+        else:
+            output_padding[0] = int(rng.integers(0, strides[0] - 1))
+            cfg.auto_pad = _choice(rng, ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER"])
+            shape = []
+            for i in range(rank):
+                top = cfg.full(i) + output_padding[i]
+                room = strides[i] - 1 - output_padding[i]      # extension ORT computes right
+                if i == 0:
+                    shape.append(top + int(rng.integers(1, room + 1)))
+                else:
+                    low = -min(cfg.k_eff(i) - 1 + output_padding[i], top - 1)
+                    shape.append(top + int(rng.integers(low, max(room, 0) + 1)))
+            cfg.output_shape = shape
         out.append(cfg)
         idx += 1
     return out

@@ -78,7 +78,8 @@ def run_batch(configs, seed, workdir, paths=("a", "b", "c", "o")) -> Dict[int, d
     refs = references(configs, model, feeds, weights, biases)
     res = {c.idx: {"id": c.id, "dtype": c.dtype, "rank": c.rank, "group": c.group,
                    "auto_pad": "OUTPUT_SHAPE" if c.output_shape else c.auto_pad,
-                   "dilated": any(d > 1 for d in c.dilations)} for c in configs}
+                   "dilated": any(d > 1 for d in c.dilations),
+                   "negative_total": c.negative_total()} for c in configs}
     timings = {}
     if "a" in paths:
         t = time.time()
@@ -163,6 +164,8 @@ def summarize(results: Dict[int, dict], paths=("a", "b", "c", "o")) -> dict:
             cats.setdefault(f"{key}={r[key]}", []).append(r)
         cats.setdefault("group=1" if r["group"] == 1 else "group>1", []).append(r)
         cats.setdefault("dilated" if r["dilated"] else "undilated", []).append(r)
+        if r.get("negative_total"):
+            cats.setdefault(f"total padding < 0, {r['auto_pad']}", []).append(r)
     summary["by_category"] = {
         k: {"configurations": len(v),
             **{p: {s: sum(1 for r in v if p in r and r[p]["status"] == s)

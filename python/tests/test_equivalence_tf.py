@@ -1,6 +1,8 @@
 """The equivalence matrix: >= 500 generated ConvTranspose configurations (rank 1/2/3, channels 1,
 odd, even and 64+, kernels 1-5, strides 1-3, dilations 1-3, asymmetric pads, output_padding, all
-auto_pad values and output_shape, group 1/2/depthwise, bias or not, float32/float16/float64).
+auto_pad values and output_shape, group 1/2/depthwise, bias or not, float32/float16/float64),
+plus 150 with negative total padding (SAME_* strides above the effective kernel, output_shape
+past the full size; ct_harness.generate_negative_configs).
 
 Reference per dtype: float32 -> ONNX Runtime on the original model; float16 -> ONNX Runtime on a
 float32 copy (same values, exactly representable); float64 -> tflayout.reference (NumPy, float64
@@ -32,8 +34,11 @@ import ct_matrix as M
 
 SEED = 20241128
 COUNT = int(os.environ.get("TFLAYOUT_EQ_COUNT", "520"))
+# negative total padding: SAME_* strides above the effective kernel, output_shape past the full size
+NEG_COUNT = int(os.environ.get("TFLAYOUT_EQ_NEG_COUNT", "150"))
 PATHS = tuple(os.environ.get("TFLAYOUT_EQ_PATHS", "abco"))
-CONFIGS = H.generate_configs(COUNT, SEED)
+CONFIGS = H.generate_configs(COUNT, SEED) + \
+    H.generate_negative_configs(NEG_COUNT, SEED + 1, start_idx=COUNT)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +63,23 @@ def test_matrix_coverage():
         "NOTSET", "OUTPUT_SHAPE", "SAME_UPPER", "SAME_LOWER", "VALID"}
     assert seen(lambda c: c.dtype) == {"float32", "float16", "float64"}
     assert {1, 2} <= seen(lambda c: c.group) and any(c.group == c.c_in > 2 for c in CONFIGS)
-    assert seen(lambda c: max(c.strides)) == {1, 2, 3}
+    assert {1, 2, 3} <= seen(lambda c: max(c.strides))
     assert seen(lambda c: max(c.dilations)) == {1, 2, 3}
     assert set(range(1, 6)) <= seen(lambda c: max(c.kernel))
     assert any(c.c_in >= 64 for c in CONFIGS) and any(c.c_out >= 64 for c in CONFIGS)
     assert any(c.c_in == 1 for c in CONFIGS) and any(c.c_out == 1 for c in CONFIGS)
     assert any(c.pads and c.pads[:c.rank] != c.pads[c.rank:] for c in CONFIGS)
     assert any(any(c.output_padding) for c in CONFIGS) and any(c.bias for c in CONFIGS)
+    if NEG_COUNT >= 54:
+        neg = [c for c in CONFIGS if c.negative_total()]
+        assert len(neg) == NEG_COUNT  # the ordinary generator has none
+        for mode in ("SAME_UPPER", "SAME_LOWER", "OUTPUT_SHAPE"):
+            sel = [c for c in neg if ("OUTPUT_SHAPE" if c.output_shape else c.auto_pad) == mode]
+            assert {c.rank for c in sel} == {1, 2, 3}, mode
+            assert {c.dtype for c in sel} == {"float16", "float32", "float64"}, mode
+        assert {c.auto_pad for c in neg if c.output_shape} == {"NOTSET", "SAME_UPPER", "SAME_LOWER"}
+        assert any(c.group == c.c_in > 1 for c in neg) and any(1 < c.group < c.c_in for c in neg)
+        assert any(max(c.dilations) > 1 for c in neg)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=[c.id for c in CONFIGS])
@@ -93,7 +108,8 @@ def test_summary_counts(matrix):
 def test_numpy_reference_matches_ort_float32():
     """tflayout.reference (the float64 reference) against ONNX Runtime, in float32."""
     from tflayout.reference import conv_transpose
-    cs = H.generate_configs(120, SEED + 1, dtypes=("float32",), dtype_p=(1.0,))
+    cs = H.generate_configs(120, SEED + 1, dtypes=("float32",), dtype_p=(1.0,)) + \
+        H.generate_negative_configs(60, SEED + 2, start_idx=120, dtypes=("float32",))
     model, feeds, w, b = H.build_batch_model(cs, SEED + 1)
     out = H.ort_run(model, feeds)
     for c in cs:

@@ -1,8 +1,9 @@
 """Reading the annotation that tflayout-opt stores in ``metadata_props["tflayout.annotation"]``.
 
-The JSON is the proto3 JSON mapping of ``tflayout.Annotation`` (proto/tflayout.proto) with the
-proto field names kept; int64 values therefore appear as strings ("2"). :func:`read_annotation`
-turns them back into ``int`` so callers can use the values directly.
+The JSON is ``tflayout.Annotation`` (proto/tflayout.proto) with the proto field names kept and,
+since schema_version 2, every number a JSON number. Schema 1 (the proto3 JSON mapping) wrote
+int64 values as strings ("2"); :func:`read_annotation` turns those into ``int`` too, so callers
+get the same values from either.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def _ints(obj: Any, key: Optional[str] = None) -> Any:
 
 
 def parse_annotation(text: str) -> Dict[str, Any]:
-    """Parses the annotation JSON, with int64 fields as Python ints and defaults filled in."""
+    """Parses the annotation JSON (schema 1 or 2), with integer fields as Python ints and
+    defaults filled in."""
     ann = _ints(json.loads(text))
     ann.setdefault("tensors", [])
     ann.setdefault("remarks", [])
