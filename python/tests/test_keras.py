@@ -20,6 +20,16 @@ CASES = {
     "3d-pads": (3, 2, 3, 1, [3, 2, 2], [2, 1, 2], [1, 2, 1], [2, 3, 2], [1, 0, 0],
                 dict(pads=[1, 0, 0, 0, 1, 1])),
     "2d-group2": (2, 4, 6, 2, [3, 3], [2, 2], [1, 1], [3, 3], [1, 1], dict(pads=[1, 1, 1, 1])),
+    # negative total padding: SAME with strides above the kernel (ONNX Runtime: the full result)
+    "2d-same-upper-stride-above-kernel": (2, 2, 3, 1, [1, 2], [3, 4], [1, 1], [3, 2], [0, 1],
+                                          dict(auto_pad="SAME_UPPER")),
+    "1d-same-lower-stride-above-kernel": (1, 3, 2, 1, [2], [3], [1], [4], [0],
+                                          dict(auto_pad="SAME_LOWER")),
+    # output_shape past the full result: bias-only positions at the end (Keras output_padding)
+    "2d-output-shape-past-full": (2, 1, 2, 1, [3, 3], [3, 2], [1, 1], [3, 3], [0, 0],
+                                  dict(output_shape=[10, 8])),
+    "3d-output-shape-past-full": (3, 2, 2, 1, [2, 1, 2], [3, 2, 4], [1, 1, 1], [2, 2, 2],
+                                  [1, 0, 0], dict(output_shape=[7, 4, 9], auto_pad="SAME_LOWER")),
 }
 
 
@@ -90,6 +100,33 @@ def test_same_padding_when_equivalent():
     assert spec.layer_config["padding"] == "valid" and spec.cropping == ((0, 2), (2, 1))
     assert spec.layer_config["output_padding"] == (1, 2)
     assert spec.layer_config["filters"] == 4 and spec.kernel.shape == (3, 4, 4, 3)
+
+
+@pytest.mark.parametrize("source", ["raw", "tflayout"])
+def test_output_shape_a_stride_past_full_is_reported_with_its_recipe(source, tool, tmp_path):
+    """Past the full result by the stride or more: Keras' output_padding (< stride) cannot say
+    it, so the spec is not exact; its tf.nn recipe (tflayout.tf_ops) matches the NumPy reference
+    (ONNX Runtime 1.17.3 miscomputes such nodes: test_resolve_pads.py)."""
+    from tflayout.reference import conv_transpose as ref_ct
+    from tflayout.tf_ops import conv_transpose as tf_ct
+    case = (2, 2, 3, 1, [3, 2], [2, 2], [1, 1], [3, 3], [0, 1], dict(output_shape=[10, 9]))
+    model, x = _model(case)
+    if source == "tflayout":
+        src, dst = str(tmp_path / "in.onnx"), str(tmp_path / "out.onnx")
+        onnx.save(model, src)
+        H.run_tool(src, dst)
+        model = onnx.load(dst)
+    (spec,) = conv_transpose_layers(model)
+    assert not spec.exact and "output_padding" in spec.reason
+    assert list(spec.output_padding) == [3, 3] and list(spec.pads_end) == [0, 0]
+    inits = {t.name: numpy_helper.to_array(t) for t in _model(case)[0].graph.initializer}
+    want = ref_ct(x.astype(np.float64), inits["W"], inits["B"], strides=[2, 2],
+                  dilations=[1, 1], pads_begin=[0, 0], pads_end=[0, 0], output_padding=[3, 3])
+    assert want.shape[2:] == (10, 9)
+    got = tf_ct(x.astype(np.float64), spec.kernel.astype(np.float64), spec.bias, strides=spec.strides,
+                dilations=spec.dilations, pads_begin=spec.pads_begin, pads_end=spec.pads_end,
+                output_padding=spec.output_padding, group=spec.group).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
 
 
 def test_output_padding_ge_stride_is_reported():
