@@ -158,45 +158,6 @@ struct LineTile {
   }
 };
 
-// 4K rows x K columns of 1- or 2-byte elements (K = 16 / sizeof(T)): the four K x K tiles of
-// rows [0, K), [K, 2K), [2K, 3K), [3K, 4K) sit in the four 128-bit lanes and go through
-// ShuffleTranspose's stages lane by lane (the unpacks work within lanes); register c then holds
-// column c of all 4K rows, one 64-byte output row. Four times the work of Micro's 128-bit tile
-// for the same shuffles (measured: the byte and half-word transposes were compute-bound).
-template <typename T>
-struct TallTile {
-  static constexpr int K = 16 / sizeof(T);
-  static inline void Tile(const T* s, int64_t ss, T* d, int64_t ds) {
-    __m512i x[K];
-#pragma GCC unroll 16
-    for (int i = 0; i < K; ++i) {
-      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ss)));
-      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + (K + i) * ss)), 1);
-      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + (2 * K + i) * ss)), 2);
-      x[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + (3 * K + i) * ss)), 3);
-    }
-    constexpr int kStages = K == 16 ? 4 : 3;
-#pragma GCC unroll 4
-    for (int stage = 0; stage < kStages; ++stage) {
-      __m512i y[K];
-#pragma GCC unroll 16
-      for (int i = 0; i < K / 2; ++i) {
-        if constexpr (sizeof(T) == 1) {
-          y[2 * i] = _mm512_unpacklo_epi8(x[i], x[i + K / 2]);
-          y[2 * i + 1] = _mm512_unpackhi_epi8(x[i], x[i + K / 2]);
-        } else {
-          y[2 * i] = _mm512_unpacklo_epi16(x[i], x[i + K / 2]);
-          y[2 * i + 1] = _mm512_unpackhi_epi16(x[i], x[i + K / 2]);
-        }
-      }
-#pragma GCC unroll 16
-      for (int i = 0; i < K; ++i) x[i] = y[i];
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < K; ++i) _mm512_storeu_si512(d + i * ds, x[i]);
-  }
-};
-
 template <>
 struct Micro<uint32_t> : LineTile<uint32_t> {};
 template <>
@@ -342,15 +303,7 @@ static void Transpose2D(const T* s, int64_t ss, T* d, int64_t ds, int64_t rows, 
       }
       const T* sc = s + c0;
       T* dc = d + c0 * ds;
-      int64_t r0 = 0;
-#if defined(TFLAYOUT_PERMUTE_AVX512)
-      if constexpr (sizeof(T) <= 2) {
-        if (nc == K && !nt) {
-          for (; r0 + 4 * K <= r_full; r0 += 4 * K) TallTile<T>::Tile(sc + r0 * ss, ss, dc + r0, ds);
-        }
-      }
-#endif
-      for (; r0 < r_full; r0 += K) M::Tile(sc + r0 * ss, ss, dc + r0, ds, nc, nt);
+      for (int64_t r0 = 0; r0 < r_full; r0 += K) M::Tile(sc + r0 * ss, ss, dc + r0, ds, nc, nt);
     }
   }
   if (r_full < rows) ScalarTranspose(s + r_full * ss, ss, d + r_full, ds, rows - r_full, cols);
@@ -390,22 +343,27 @@ static inline void CopyRun(unsigned char* d, const unsigned char* s, bool nt) {
   std::memcpy(d, s, kBytes);
 }
 
-// Rows of A handled together: each destination run is RunBytes<T>() long, and a tile is 16 KiB,
-// so that each source row visit reads 128 bytes of 1-byte elements (two whole lines) rather than
-// 32 (measured on a 128 MiB int8 array: 0.31 -> 0.44 of the streaming copy; 2-byte unchanged).
+// Rows of A handled together: each destination run is RunBytes<T>() long. For 1-byte elements
+// 128-byte runs and 16 KiB tiles, so that each source row visit reads 128 bytes (two whole lines)
+// rather than 32 (measured on a 128 MiB int8 array: 0.31 -> 0.42 of the streaming copy); the
+// 2-byte ones keep 256-byte runs and 8 KiB tiles (measured: no better otherwise).
 template <typename T>
 constexpr size_t RunBytes() {
-  return 128;
+  return sizeof(T) == 2 ? 256 : 128;
 }
 template <typename T>
 constexpr int64_t RowTile() {
   return std::max<int64_t>(Micro<T>::K, static_cast<int64_t>(RunBytes<T>() / sizeof(T)));
 }
-// Columns of the flattened (B, S) axis per step: a TA x TC tile is 16 KiB, so the gathered tile
-// and its transpose (32 KiB together) stay in L1 / L2.
+// Columns of the flattened (B, S) axis per step: a TA x TC tile of TileBytes, so that the
+// gathered tile and its transpose stay in L1 / L2.
+template <typename T>
+constexpr int64_t TileBytes() {
+  return sizeof(T) == 1 ? 16384 : 8192;
+}
 template <typename T>
 constexpr int64_t ColTile() {
-  return std::max<int64_t>(Micro<T>::K, static_cast<int64_t>(16384 / (RowTile<T>() * sizeof(T))));
+  return std::max<int64_t>(Micro<T>::K, TileBytes<T>() / static_cast<int64_t>(RowTile<T>() * sizeof(T)));
 }
 
 // Copies kBytes (a compile-time size) or, when kBytes == 0, n bytes.
