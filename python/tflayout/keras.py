@@ -17,13 +17,17 @@ What one Keras layer (+ a Cropping layer) expresses exactly:
 - any non-negative begin/end pads: ``padding="valid"`` then ``Cropping{n}D((begin, end), ...)``;
   ``padding="same"`` (no cropping) when that is exactly the same thing (no output_padding, end
   pad = begin pad or begin pad + 1, total = k_eff - stride);
-- output_padding < stride (Keras' own limit): ``output_padding=`` on the layer;
+- output_padding < stride (Keras' own limit): ``output_padding=`` on the layer; that is also how
+  an ``output_shape`` past the full result arrives (tflayout resolves it to pads 0 and a larger
+  output_padding: bias-only positions at the end, which Keras' output_padding gives too), and
+  SAME_* with a stride above the effective kernel resolves to pads 0 (ONNX Runtime's result);
 - dilations: the kernel is zero-inserted to size (k-1)*d+1 and ``dilation_rate=1`` (Keras
   rejects dilation_rate > 1 with strides > 1, and TF's CPU kernels reject dilated transposed
   convolutions), unless ``materialize_dilations=False`` and the strides are 1.
 Not expressible (``exact=False`` with ``reason`` and the ``tf_nn`` recipe that does it):
 groups (Keras transposed convolutions have no ``groups``; ``group_kernels`` holds the per-group
-kernels for a split/concat model), output_padding >= stride, unresolved pads (unknown input
+kernels for a split/concat model), output_padding >= stride (including an output_shape a
+stride or more past the full result), unresolved pads (unknown input
 shape), spatial rank other than 1-3.
 """
 from __future__ import annotations
