@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tflayout/annotation.h"
@@ -25,19 +26,114 @@ class ConvTransposeFromTfPass : public Pass {
 
   absl::StatusOr<bool> Run(PassContext& context) override {
     std::vector<std::string> tensors;  // first-appearance order
+    std::vector<std::string> stored;   // constants behind Identity/Cast/DequantizeLinear chains
     for (const RewrittenTensor& entry : context.annotation.tensors()) {
-      if (std::find(tensors.begin(), tensors.end(), entry.tensor()) == tensors.end()) {
-        tensors.push_back(entry.tensor());
-      }
+      std::vector<std::string>& list = entry.stored().empty() ? tensors : stored;
+      const std::string& name = entry.stored().empty() ? entry.tensor() : entry.stored();
+      if (std::find(list.begin(), list.end(), name) == list.end()) list.push_back(name);
     }
+    for (const std::string& name : stored) TFL_RETURN_IF_ERROR(RestoreChain(context, name));
     for (const std::string& name : tensors) {
+      // A weight that was also a chain's constant went back with the chain.
+      if (std::find(stored.begin(), stored.end(), name) != stored.end()) continue;
       TFL_RETURN_IF_ERROR(Restore(context, name));
     }
-    if (!tensors.empty()) RemoveCustomOpsetIfUnused(context.model);
-    return !tensors.empty();
+    const bool changed = !tensors.empty() || !stored.empty();
+    if (changed) RemoveCustomOpsetIfUnused(context.model);
+    return changed;
   }
 
  private:
+  // Undoes a rewrite through layout-transparent ops: the stored constant goes back to ONNX
+  // layout, every renamed value gets its name back (the inserted Transposes go), a
+  // DequantizeLinear its axis, custom ops become ConvTranspose again.
+  absl::Status RestoreChain(PassContext& context, const std::string& stored) {
+    absl::flat_hash_map<std::string, std::string> source_names;  // TF-layout name -> original
+    absl::flat_hash_map<std::string, const LayoutChainOp*> ops;  // by TF-layout output
+    const RewrittenTensor* first = nullptr;
+    for (const RewrittenTensor& e : context.annotation.tensors()) {
+      if (e.stored() != stored && !(e.stored().empty() && e.tensor() == stored)) continue;
+      if (first == nullptr || first->stored().empty()) first = &e;
+      source_names[e.tensor()] = e.source();
+      for (const LayoutChainOp& op : e.chain()) {
+        source_names[op.output()] = op.source_output();
+        ops[op.output()] = &op;
+      }
+    }
+    source_names[stored] = first->stored_source();
+    TFL_RETURN_IF_ERROR(RestoreConstant(context, stored, first->stored_source(), *first));
+
+    GraphView view(context.model);
+    for (const auto& info : view.graphs()) {
+      auto* nodes = info->graph->mutable_node();
+      for (int i = nodes->size() - 1; i >= 0; --i) {
+        onnx::NodeProto& node = *nodes->Mutable(i);
+        auto source = node.input_size() == 1 ? source_names.find(node.input(0)) : source_names.end();
+        if (node.op_type() == "Transpose" && source != source_names.end() &&
+            node.output(0) == source->second) {
+          nodes->DeleteSubrange(i, 1);
+          continue;
+        }
+        for (std::string& input : *node.mutable_input()) {
+          auto it = source_names.find(input);
+          if (it != source_names.end()) input = it->second;
+        }
+        if (IsCustomConvTranspose(node) && node.input_size() >= 2) {
+          node.set_op_type("ConvTranspose");
+          node.set_domain("");
+        }
+        if (node.output_size() != 1) continue;
+        auto op = ops.find(node.output(0));
+        if (op == ops.end()) continue;
+        *node.mutable_output(0) = op->second->source_output();
+        if (op->second->per_axis()) SetIntAttribute(node, "axis", op->second->source_axis());
+      }
+    }
+    auto* entries = context.annotation.mutable_tensors();
+    for (int i = entries->size() - 1; i >= 0; --i) {
+      if (entries->Get(i).stored() == stored || entries->Get(i).tensor() == stored) {
+        entries->DeleteSubrange(i, 1);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The stored constant back in ONNX layout under its original name.
+  absl::Status RestoreConstant(PassContext& context, const std::string& tf_name,
+                               const std::string& source, const RewrittenTensor& entry) {
+    GraphView view(context.model);
+    TFL_ASSIGN_OR_RETURN(ConstantValue constant, FindConstant(view, tf_name));
+    onnx::TensorProto& tensor = *constant.tensor;
+    const std::vector<int64_t> onnx_dims(entry.onnx_dims().begin(), entry.onnx_dims().end());
+    const std::vector<int64_t> tf_dims(entry.tf_dims().begin(), entry.tf_dims().end());
+    if (!std::equal(tensor.dims().begin(), tensor.dims().end(), tf_dims.begin(), tf_dims.end()) ||
+        onnx_dims.size() < 3) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tensor '", tf_name, "' has dims [", absl::StrJoin(tensor.dims(), ","),
+          "] but the annotation records TF dims [", absl::StrJoin(tf_dims, ","), "]"));
+    }
+    TFL_ASSIGN_OR_RETURN(MutableSlots slots, context.WeightSlots(tensor));
+    int64_t kernel_elements = 1;
+    for (size_t i = 2; i < onnx_dims.size(); ++i) kernel_elements *= onnx_dims[i];
+    PermuteOptions options;
+    options.num_threads = context.num_threads;
+    const int64_t m = onnx_dims[1], c = onnx_dims[0];
+    TFL_RETURN_IF_ERROR(context.RewriteSlots(tensor, slots, [=](const MutableSlots& s) {
+      return PermuteABSToSBA(s.data, s.slot_size, kernel_elements, m, c, options);
+    }));
+    tensor.clear_dims();
+    for (int64_t d : onnx_dims) tensor.add_dims(d);
+    if (constant.constant_node != nullptr) {
+      *constant.constant_node->mutable_output(0) = source;
+    } else {
+      tensor.set_name(source);
+      if (constant.listed_as_input) RetypeInitializerInput(*constant.graph->graph, tf_name, tensor);
+    }
+    context.Count("weights-restored");
+    context.Count("bytes-permuted", static_cast<int64_t>(slots.slot_size) * slots.count);
+    return absl::OkStatus();
+  }
+
   absl::Status Restore(PassContext& context, const std::string& tf_name) {
     const RewrittenTensor* entry = nullptr;
     for (const RewrittenTensor& e : context.annotation.tensors()) {

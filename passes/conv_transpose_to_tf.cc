@@ -1,5 +1,6 @@
 #include "passes/conv_transpose_to_tf.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,33 @@ struct PlannedReader {
   bool pads_resolved = false;
   bool to_custom_op = false;
 };
+
+// A weight, the constant it is computed from, and the layout-transparent ops between them.
+struct TracedWeight {
+  std::string weight;
+  std::string root;
+  ConstantValue constant;
+  std::vector<onnx::NodeProto*> chain;  // from the root's reader to the weight's producer
+  std::vector<Reader> readers;
+};
+
+// Ops whose output has the layout of their first input, element for element: applied to a
+// TF-layout constant they compute the TF-layout value (DequantizeLinear with its axis
+// renumbered).
+bool IsLayoutTransparent(const onnx::NodeProto& node) {
+  if (!(node.domain().empty() || node.domain() == "ai.onnx")) return false;
+  const std::string& op = node.op_type();
+  return (op == "Identity" || op == "Cast" || op == "DequantizeLinear") &&
+         node.input_size() >= 1 && !node.input(0).empty() && node.output_size() == 1;
+}
+
+// DequantizeLinear's axis attribute (default 1).
+int64_t DequantizeAxis(const onnx::NodeProto& node) {
+  for (const onnx::AttributeProto& attr : node.attribute()) {
+    if (attr.name() == "axis") return attr.i();
+  }
+  return 1;
+}
 
 class ConvTransposeToTfPass : public Pass {
  public:
@@ -80,19 +108,29 @@ class ConvTransposeToTfPass : public Pass {
     context.Count("weights-left-alone", 0);
     context.Count("weights-already-tf", read_only_by_custom_ops);
 
-    bool changed = false;
+    // Each weight traced back to its constant; weights sharing a constant are rewritten
+    // together (torch's Identity for a shared parameter), in first-use order.
+    std::vector<std::string> roots;
+    absl::flat_hash_map<std::string, std::vector<TracedWeight>> by_root;
     for (const std::string& weight : weights) {
-      absl::StatusOr<ConstantValue> constant = FindConstant(view, weight, constant_options_);
-      if (!constant.ok()) {
+      absl::StatusOr<TracedWeight> traced = TraceToConstant(view, weight);
+      if (!traced.ok()) {
         if (IsOwnTranspose(view, weight, context.annotation)) {
           context.Count("weights-already-tf");
         } else {
-          LeaveAlone(context, view, weight, readers[weight], constant.status());
+          LeaveAlone(context, view, weight, readers[weight], traced.status());
         }
         continue;
       }
-      TFL_ASSIGN_OR_RETURN(bool rewritten,
-                           RewriteWeight(context, view, weight, *constant, readers[weight]));
+      traced->readers = readers[weight];
+      auto& group = by_root[traced->root];
+      if (group.empty()) roots.push_back(traced->root);
+      group.push_back(*std::move(traced));
+    }
+
+    bool changed = false;
+    for (const std::string& root : roots) {
+      TFL_ASSIGN_OR_RETURN(bool rewritten, RewriteGroup(context, view, root, by_root[root]));
       changed |= rewritten;
     }
     return changed;
@@ -163,33 +201,76 @@ class ConvTransposeToTfPass : public Pass {
     return true;
   }
 
-  absl::StatusOr<bool> RewriteWeight(PassContext& context, GraphView& view,
-                                     const std::string& weight, const ConstantValue& constant,
-                                     const std::vector<Reader>& readers) {
+  // Follows `weight` back through layout-transparent ops to a constant.
+  absl::StatusOr<TracedWeight> TraceToConstant(const GraphView& view, const std::string& weight) {
+    TracedWeight traced;
+    traced.weight = weight;
+    std::string current = weight;
+    constexpr int kMaxChain = 16;
+    for (int depth = 0;; ++depth) {
+      absl::StatusOr<ConstantValue> constant = FindConstant(view, current, constant_options_);
+      if (constant.ok()) {
+        traced.root = current;
+        traced.constant = *constant;
+        std::reverse(traced.chain.begin(), traced.chain.end());
+        return traced;
+      }
+      const auto& defs = view.Definitions(current);
+      onnx::NodeProto* producer = defs.size() == 1 ? defs[0].node : nullptr;
+      if (producer == nullptr || !IsLayoutTransparent(*producer) || depth == kMaxChain) {
+        if (depth == 0) return constant.status();
+        return absl::FailedPreconditionError(absl::StrCat(
+            "'", weight, "' is computed through ", traced.chain.back()->op_type(), " node '",
+            traced.chain.back()->name(), "' from '", current, "', which is not a constant: ",
+            constant.status().message()));
+      }
+      for (int i = 1; i < producer->input_size(); ++i) {  // DequantizeLinear's scale, zero point
+        if (producer->input(i).empty()) continue;
+        absl::StatusOr<ConstantValue> operand = FindConstant(view, producer->input(i), constant_options_);
+        if (!operand.ok()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "'", weight, "' is computed by ", producer->op_type(), " node '", producer->name(),
+              "' whose input '", producer->input(i), "' is not a constant: ",
+              operand.status().message()));
+        }
+      }
+      traced.chain.push_back(producer);
+      current = producer->input(0);
+    }
+  }
+
+  absl::StatusOr<bool> RewriteGroup(PassContext& context, GraphView& view,
+                                    const std::string& root, std::vector<TracedWeight>& group) {
+    const ConstantValue& constant = group.front().constant;
     onnx::TensorProto& tensor = *constant.tensor;
     const std::vector<int64_t> onnx_dims(tensor.dims().begin(), tensor.dims().end());
+    const std::string& first_node = group.front().readers.front().node->name();
 
     // Check everything before changing anything.
-    std::vector<PlannedReader> plan;
-    for (const Reader& reader : readers) {
-      auto attrs = ReadConvTransposeAttrs(*reader.node, onnx_dims);
-      if (!attrs.ok()) return attrs.status();
-      plan.push_back({reader, *std::move(attrs)});
+    std::vector<std::vector<PlannedReader>> plans;
+    for (const TracedWeight& traced : group) {
+      std::vector<PlannedReader>& plan = plans.emplace_back();
+      for (const Reader& reader : traced.readers) {
+        auto attrs = ReadConvTransposeAttrs(*reader.node, onnx_dims);
+        if (!attrs.ok()) return attrs.status();
+        plan.push_back({reader, *std::move(attrs)});
+      }
     }
     absl::StatusOr<MutableSlots> slots = context.WeightSlots(tensor);
     if (absl::IsUnimplemented(slots.status())) {
-      LeaveAlone(context, view, weight, readers, slots.status());
+      for (const TracedWeight& traced : group) {
+        LeaveAlone(context, view, traced.weight, traced.readers, slots.status());
+      }
       return false;
     }
-    if (!slots.ok()) {
-      return WithContext(slots.status(),
-                         absl::StrCat("node '", readers.front().node->name(), "'"));
-    }
-    for (PlannedReader& planned : plan) {
-      onnx::NodeProto& node = *planned.reader.node;
-      if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));  // annotations name nodes
-      planned.pads_resolved = TryResolvePads(context, planned);
-      planned.to_custom_op = custom_op_ && planned.pads_resolved;
+    if (!slots.ok()) return WithContext(slots.status(), absl::StrCat("node '", first_node, "'"));
+    for (std::vector<PlannedReader>& plan : plans) {
+      for (PlannedReader& planned : plan) {
+        onnx::NodeProto& node = *planned.reader.node;
+        if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));  // annotations name nodes
+        planned.pads_resolved = TryResolvePads(context, planned);
+        planned.to_custom_op = custom_op_ && planned.pads_resolved;
+      }
     }
 
     // Move the data: (C, M/g, S) -> (S, M/g, C).
@@ -209,61 +290,132 @@ class ConvTransposeToTfPass : public Pass {
     tensor.clear_dims();
     for (int64_t d : tf_dims) tensor.add_dims(d);
 
-    // Rename: the TF-layout tensor never carries the ONNX-layout name.
-    const std::string tf_name = view.UniqueName(absl::StrCat(weight, "__tf"));
+    // Rename: a TF-layout value never carries an ONNX-layout name.
+    absl::flat_hash_map<std::string, std::string> tf_names;
+    std::vector<std::string> renamed;  // deterministic order for the inserted Transposes
+    const std::string root_tf = view.UniqueName(absl::StrCat(root, "__tf"));
+    tf_names[root] = root_tf;
+    renamed.push_back(root);
     if (constant.constant_node != nullptr) {
-      *constant.constant_node->mutable_output(0) = tf_name;  // the value's own name is unused
+      *constant.constant_node->mutable_output(0) = root_tf;  // the value's own name is unused
     } else {
-      tensor.set_name(tf_name);
+      tensor.set_name(root_tf);
     }
-    if (constant.listed_as_input) UpdateInputEntry(view, *constant.graph->graph, weight, tensor);
+    if (constant.listed_as_input) UpdateInputEntry(view, *constant.graph->graph, root, tensor);
 
-    absl::flat_hash_set<const onnx::NodeProto*> converted;
-    for (PlannedReader& planned : plan) {
-      if (planned.to_custom_op) {
-        ConvertToCustomOp(planned, tf_name);
-        converted.insert(planned.reader.node);
+    // The ops between the constant and the weights now compute TF-layout values.
+    absl::flat_hash_map<const onnx::NodeProto*, LayoutChainOp> chain_ops;
+    for (const TracedWeight& traced : group) {
+      for (onnx::NodeProto* node : traced.chain) {
+        if (chain_ops.contains(node)) continue;
+        if (node->name().empty()) node->set_name(view.UniqueName(node->op_type()));
+        LayoutChainOp& op = chain_ops[node];
+        op.set_node(node->name());
+        op.set_op_type(node->op_type());
+        op.set_source_output(node->output(0));
+        *node->mutable_input(0) = tf_names.at(node->input(0));
+        const std::string out_tf = view.UniqueName(absl::StrCat(node->output(0), "__tf"));
+        tf_names[node->output(0)] = out_tf;
+        renamed.push_back(node->output(0));
+        *node->mutable_output(0) = out_tf;
+        op.set_output(out_tf);
+        if (node->op_type() == "DequantizeLinear") RenumberDequantizeAxis(view, *node, rank, op);
       }
     }
-    bool onnx_view_needed = false;
-    for (const GraphView::Use& use : view.Uses(weight)) {
-      if (use.node == nullptr || !converted.contains(use.node)) onnx_view_needed = true;
+
+    absl::flat_hash_set<const onnx::NodeProto*> converted;
+    for (size_t w = 0; w < group.size(); ++w) {
+      for (PlannedReader& planned : plans[w]) {
+        if (planned.to_custom_op) {
+          ConvertToCustomOp(planned, tf_names.at(group[w].weight));
+          converted.insert(planned.reader.node);
+        }
+      }
     }
-    if (onnx_view_needed) {
-      onnx::NodeProto transpose;
-      transpose.set_name(view.UniqueName(absl::StrCat(weight, "__to_onnx")));
-      transpose.set_op_type("Transpose");
-      transpose.add_input(tf_name);
-      transpose.add_output(weight);
-      SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
-      onnx::GraphProto& graph = *constant.graph->graph;
-      const int index =
-          constant.constant_node ? NodeIndex(graph, constant.constant_node) + 1 : 0;
-      InsertNode(graph, index, std::move(transpose));
+    // Whatever still reads a renamed value in ONNX layout gets a Transpose back.
+    for (const std::string& name : renamed) {
+      const std::string& tf_name = tf_names.at(name);
+      bool onnx_view_needed = false;
+      for (const GraphView::Use& use : view.Uses(name)) {
+        if (use.node == nullptr ||
+            (!converted.contains(use.node) && !chain_ops.contains(use.node))) {
+          onnx_view_needed = true;
+        }
+      }
+      if (!onnx_view_needed) continue;
+      InsertOnnxView(view, name, tf_name, rank, name == root ? constant : ConstantValue{});
       context.Count("transposes-inserted");
     }
     if (!converted.empty()) EnsureCustomOpset(context.model);
 
-    for (const PlannedReader& planned : plan) {
-      RewrittenTensor* entry = context.annotation.add_tensors();
-      entry->set_tensor(tf_name);
-      entry->set_source(weight);
-      entry->set_node(planned.reader.node->name());
-      for (int64_t p : perm) entry->add_perm(p);
-      for (int64_t d : onnx_dims) entry->add_onnx_dims(d);
-      for (int64_t d : tf_dims) entry->add_tf_dims(d);
-      entry->set_form(planned.to_custom_op ? kFormCustomOp : kFormCompensate);
-      entry->set_graph(planned.reader.graph->path);
-      entry->set_storage(constant.constant_node ? "constant" : "initializer");
-      entry->set_data_type(tensor.data_type());
-      FillTfSettings(planned, *entry->mutable_tf());
+    for (size_t w = 0; w < group.size(); ++w) {
+      const TracedWeight& traced = group[w];
+      for (const PlannedReader& planned : plans[w]) {
+        RewrittenTensor* entry = context.annotation.add_tensors();
+        entry->set_tensor(tf_names.at(traced.weight));
+        entry->set_source(traced.weight);
+        entry->set_node(planned.reader.node->name());
+        for (int64_t p : perm) entry->add_perm(p);
+        for (int64_t d : onnx_dims) entry->add_onnx_dims(d);
+        for (int64_t d : tf_dims) entry->add_tf_dims(d);
+        entry->set_form(planned.to_custom_op ? kFormCustomOp : kFormCompensate);
+        entry->set_graph(planned.reader.graph->path);
+        entry->set_storage(constant.constant_node ? "constant" : "initializer");
+        entry->set_data_type(tensor.data_type());
+        if (!traced.chain.empty()) {
+          entry->set_stored(root_tf);
+          entry->set_stored_source(root);
+          for (const onnx::NodeProto* node : traced.chain) *entry->add_chain() = chain_ops.at(node);
+        }
+        FillTfSettings(planned, *entry->mutable_tf());
+      }
+      context.Count("weights-rewritten");
+      context.Count("nodes-annotated", static_cast<int64_t>(plans[w].size()));
     }
-    context.Count("weights-rewritten");
-    context.Count("nodes-annotated", static_cast<int64_t>(plan.size()));
     context.Count("custom-ops-created", static_cast<int64_t>(converted.size()));
+    context.Count("layout-chain-ops", static_cast<int64_t>(chain_ops.size()));
     context.Count("bytes-permuted",
                   static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count));
     return true;
+  }
+
+  // A per-axis DequantizeLinear keeps its (unchanged) scale and zero point: only the axis
+  // moves with the permutation. A per-tensor one (scalar scale) needs nothing.
+  static void RenumberDequantizeAxis(const GraphView& view, onnx::NodeProto& node, int rank,
+                                     LayoutChainOp& op) {
+    absl::StatusOr<ConstantValue> scale = FindConstant(view, node.input(1), {true});
+    if (!scale.ok() || scale->tensor->dims_size() == 0) return;
+    int64_t axis = DequantizeAxis(node);
+    if (axis < 0) axis += rank;
+    const std::vector<int64_t> perm = OnnxToTfPerm(rank);
+    const int64_t tf_axis = std::find(perm.begin(), perm.end(), axis) - perm.begin();
+    op.set_per_axis(true);
+    op.set_source_axis(axis);
+    op.set_axis(tf_axis);
+    SetIntAttribute(node, "axis", tf_axis);
+  }
+
+  // Inserts `name` = Transpose(`tf_name`) right after the value's producer (the Constant node,
+  // a chain op), or first in the graph of an initializer.
+  static void InsertOnnxView(GraphView& view, const std::string& name, const std::string& tf_name,
+                             int rank, const ConstantValue& root_constant) {
+    onnx::NodeProto transpose;
+    transpose.set_name(view.UniqueName(absl::StrCat(name, "__to_onnx")));
+    transpose.set_op_type("Transpose");
+    transpose.add_input(tf_name);
+    transpose.add_output(name);
+    SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
+    onnx::GraphProto* graph = nullptr;
+    int index = 0;
+    if (root_constant.tensor != nullptr) {
+      graph = root_constant.graph->graph;
+      if (root_constant.constant_node) index = NodeIndex(*graph, root_constant.constant_node) + 1;
+    } else {
+      const GraphView::Definition& def = view.Definitions(name).front();  // a chain op
+      graph = def.graph->graph;
+      index = NodeIndex(*graph, def.node) + 1;
+    }
+    InsertNode(*graph, index, std::move(transpose));
   }
 
   // Below IR 4 the TF-layout initializer takes the old entry's place in the graph inputs

@@ -35,9 +35,11 @@ std::string StaleReason(const GraphView& view, const RewrittenTensor& entry) {
   if (node == nullptr) {
     return absl::StrCat("node '", entry.node(), "' is no longer in the model");
   }
-  absl::StatusOr<ConstantValue> constant = FindConstant(view, entry.tensor());
+  // A weight computed from a stored constant (entry.chain()) is checked through that constant.
+  const std::string& stored = entry.stored().empty() ? entry.tensor() : entry.stored();
+  absl::StatusOr<ConstantValue> constant = FindConstant(view, stored);
   if (!constant.ok()) {
-    return absl::StrCat("tensor '", entry.tensor(), "' is no longer a constant in the model (",
+    return absl::StrCat("tensor '", stored, "' is no longer a constant in the model (",
                         constant.status().message(), ")");
   }
   const onnx::TensorProto& tensor = *constant->tensor;
