@@ -3,6 +3,7 @@
 #include "tflayout/status.h"
 #include "passes/conv_transpose_from_tf.h"
 #include "passes/conv_transpose_to_tf.h"
+#include "passes/fold_conv_transpose_weights.h"
 #include "passes/materialize_conv_transpose_dilations.h"
 #include "passes/remove_initializers_from_inputs.h"
 #include "passes/resolve_conv_transpose_pads.h"
@@ -17,6 +18,7 @@ absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
   TFL_RETURN_IF_ERROR(registry.Register(CreateConvTransposeFromTfPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateSplitConvTransposeBiasPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateRemoveInitializersFromInputsPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateFoldConvTransposeWeightsPass));
   return absl::OkStatus();
 }
 

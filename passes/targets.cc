@@ -11,7 +11,8 @@ const std::vector<Target>& Targets() {
       {"onnxruntime", kDefaultPipeline,
        "compensate form: valid ONNX, TF-layout weights behind a Transpose (the default)"},
       {"onnx-tf",
-       "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
+       "fold-conv-transpose-weights,resolve-conv-transpose-pads,"
+       "materialize-conv-transpose-dilations,"
        "conv-transpose-to-tf{form=custom-op}",
        "custom-op form for onnx-tf with tflayout.onnx_tf_handler"},
       {"onnx2tf",

@@ -53,7 +53,7 @@ TEST(Registry, RejectsDuplicateNamesAndCreatesFreshInstances) {
               ElementsAre("resolve-conv-transpose-pads", "materialize-conv-transpose-dilations",
                           "conv-transpose-to-tf", "conv-transpose-from-tf",
                           "split-conv-transpose-bias",
-                          "remove-initializers-from-inputs"));
+                          "remove-initializers-from-inputs", "fold-conv-transpose-weights"));
   EXPECT_TRUE(absl::IsAlreadyExists(RegisterBuiltinPasses(registry)));
   auto a = registry.Create("conv-transpose-to-tf");
   auto b = registry.Create("conv-transpose-to-tf");
@@ -80,11 +80,11 @@ TEST(PassManager, RecordsStatisticsTimingAndPrintsIr) {
   auto result = RunPipeline(model, *passes, options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_THAT(printed, ElementsAre("conv-transpose-to-tf"));
-  ASSERT_EQ(result->passes.size(), 3u);
+  ASSERT_EQ(result->passes.size(), 4u);
   EXPECT_FALSE(result->passes[0].changed);
-  EXPECT_TRUE(result->passes[2].changed);
-  EXPECT_EQ(result->passes[2].statistics.at("weights-rewritten"), 1);
-  EXPECT_GE(result->passes[2].seconds, 0.0);
+  EXPECT_TRUE(result->passes[3].changed);
+  EXPECT_EQ(result->passes[3].statistics.at("weights-rewritten"), 1);
+  EXPECT_GE(result->passes[3].seconds, 0.0);
 }
 
 // A pass that breaks the graph: verification must catch it and name the pass.

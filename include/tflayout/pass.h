@@ -121,6 +121,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(absl::string_vi
 
 // The pipeline tflayout-opt runs when --passes is not given.
 inline constexpr char kDefaultPipeline[] =
-    "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,conv-transpose-to-tf";
+    "fold-conv-transpose-weights,resolve-conv-transpose-pads,"
+    "materialize-conv-transpose-dilations,conv-transpose-to-tf";
 
 }  // namespace tflayout
