@@ -17,7 +17,7 @@ jobs=${TFLAYOUT_JOBS:-2}
 say() { printf '== %s\n' "$*" >&2; }
 
 apt_packages=(cmake g++ make pkg-config libonnx-dev libprotobuf-dev protobuf-compiler libabsl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-venv python3-torch
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-venv python3-torch python3-torchvision
   clang libclang-rt-14-dev)
 
 install_apt() {
