@@ -279,10 +279,8 @@ class ConvTransposeToTfPass : public Pass {
     PermuteOptions permute_options;
     permute_options.num_threads = context.num_threads;
     const int64_t a = onnx_dims[0], b = onnx_dims[1];
-    TFL_RETURN_IF_ERROR(context.RewriteSlots(
-        tensor, *slots, [=](const MutableSlots& s) {
-          return PermuteABSToSBA(s.data, s.slot_size, a, b, kernel_elements, permute_options);
-        }));
+    TFL_RETURN_IF_ERROR(
+        context.PermuteSlots(tensor, *slots, {a, b, kernel_elements, permute_options}));
     const int rank = static_cast<int>(onnx_dims.size());
     const std::vector<int64_t> perm = OnnxToTfPerm(rank);
     std::vector<int64_t> tf_dims;

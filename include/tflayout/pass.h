@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "tflayout/permute.h"
 #include "tflayout/tensor.h"
 #include "onnx/onnx_pb.h"
 #include "tflayout/tflayout.pb.h"
@@ -36,6 +37,20 @@ class WeightStore {
   // Schedules `transform` on the tensor's elements (raw little-endian slots). Several
   // transforms of one tensor run in the order scheduled.
   virtual absl::Status Schedule(const onnx::TensorProto& tensor, Transform transform) = 0;
+
+  // The permutation (A, B, S) -> (S, B, A) of PermuteABSToSBA, described rather than opaque so
+  // that a store can move the tensor tile by tile (memory bounded by tiles, not tensors).
+  struct Permute {
+    int64_t a = 0, b = 0, s = 0;
+    PermuteOptions options;
+  };
+  // Schedules `permute` like Schedule; the default runs PermuteABSToSBA on the whole tensor.
+  virtual absl::Status SchedulePermute(const onnx::TensorProto& tensor, const Permute& permute) {
+    return Schedule(tensor, [permute](const MutableSlots& s) {
+      return PermuteABSToSBA(s.data, s.slot_size, permute.a, permute.b, permute.s,
+                             permute.options);
+    });
+  }
 };
 
 // What a pass sees besides the model.
@@ -69,6 +84,16 @@ struct PassContext {
       return weight_store->Schedule(tensor, std::move(transform));
     }
     return transform(slots);
+  }
+  // RewriteSlots for PermuteABSToSBA (A, B, S) -> (S, B, A): external tensors are permuted by
+  // the store, tile by tile.
+  absl::Status PermuteSlots(const onnx::TensorProto& tensor, const MutableSlots& slots,
+                            const WeightStore::Permute& permute) {
+    if (weight_store != nullptr && StorageOf(tensor) == TensorStorage::kExternal) {
+      return weight_store->SchedulePermute(tensor, permute);
+    }
+    return PermuteABSToSBA(slots.data, slots.slot_size, permute.a, permute.b, permute.s,
+                           permute.options);
   }
   void AddRemark(absl::string_view pass, absl::string_view node, absl::string_view tensor,
                  absl::string_view message);

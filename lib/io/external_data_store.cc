@@ -93,7 +93,23 @@ absl::StatusOr<MutableSlots> ExternalDataStore::Describe(const TensorProto& tens
 absl::Status ExternalDataStore::Schedule(const TensorProto& tensor, Transform transform) {
   TFL_ASSIGN_OR_RETURN(ExternalRegion region, ResolveExternalRegion(tensor, base_dir_));
   scheduled_[region.key()].push_back(std::move(transform));
+  single_permute_[region.key()] = std::nullopt;
   return absl::OkStatus();
+}
+
+absl::Status ExternalDataStore::SchedulePermute(const TensorProto& tensor,
+                                                const Permute& permute) {
+  TFL_ASSIGN_OR_RETURN(ExternalRegion region, ResolveExternalRegion(tensor, base_dir_));
+  const bool first = scheduled_.count(region.key()) == 0;
+  TFL_RETURN_IF_ERROR(WeightStore::SchedulePermute(tensor, permute));
+  if (first) single_permute_[region.key()] = permute;
+  return absl::OkStatus();
+}
+
+std::optional<WeightStore::Permute> ExternalDataStore::SinglePermute(
+    const ExternalRegion::Key& key) const {
+  auto it = single_permute_.find(key);
+  return it == single_permute_.end() ? std::nullopt : it->second;
 }
 
 absl::Status ExternalDataStore::ApplyScheduled(const ExternalRegion& region,

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,7 @@ class ExternalDataStore : public WeightStore {
 
   absl::StatusOr<MutableSlots> Describe(const onnx::TensorProto& tensor) override;
   absl::Status Schedule(const onnx::TensorProto& tensor, Transform transform) override;
+  absl::Status SchedulePermute(const onnx::TensorProto& tensor, const Permute& permute) override;
 
   // Transforms scheduled per region, in region order.
   const std::map<ExternalRegion::Key, std::vector<Transform>>& scheduled() const {
@@ -58,6 +60,9 @@ class ExternalDataStore : public WeightStore {
   absl::StatusOr<ExternalRegion> RegionOf(const onnx::TensorProto& tensor) const {
     return ResolveExternalRegion(tensor, base_dir_);
   }
+  // The permutation, when it is the only transform scheduled for `key`: then the region can
+  // move tile by tile (lib/io/tiled_permute.h).
+  std::optional<Permute> SinglePermute(const ExternalRegion::Key& key) const;
   // Runs the transforms scheduled for `region` on `slots` (no-op without any).
   absl::Status ApplyScheduled(const ExternalRegion& region, const MutableSlots& slots) const;
 
@@ -66,6 +71,8 @@ class ExternalDataStore : public WeightStore {
   std::string base_dir_;
   std::map<ExternalRegion::Key, ExternalRegion> regions_;
   std::map<ExternalRegion::Key, std::vector<Transform>> scheduled_;
+  // Per scheduled region: its transforms are one described permutation (else nullopt).
+  std::map<ExternalRegion::Key, std::optional<Permute>> single_permute_;
   std::string overlap_message_;
   std::string embedded_file_;
 };

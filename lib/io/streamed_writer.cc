@@ -12,6 +12,7 @@
 #include "lib/io/file_util.h"
 #include "lib/io/inline_plan.h"
 #include "lib/io/page_buffer.h"
+#include "lib/io/tiled_permute.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
 #include "tflayout/tensor.h"
@@ -24,7 +25,6 @@ using onnx::TensorProto;
 namespace {
 constexpr int64_t kAlign = 64;  // as SaveModel: aligned payloads allow typed access via mmap
 }  // namespace
-
 
 absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& store,
                            const std::string& path, const SaveOptions& options) {
@@ -62,6 +62,33 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     return absl::OkStatus();
   };
 
+  // Appends a region's payload, transformed, at the current position of `out_fd`: untouched
+  // ones are copied by the kernel, a large permuted one moves tile by tile (memory: two tiles),
+  // others go through `buffer`.
+  const size_t tile_bytes = TileBytes();
+  auto write_payload = [&](const ExternalRegion& region, int out_fd,
+                           const std::string& out_path) -> absl::Status {
+    TFL_ASSIGN_OR_RETURN(int fd, input_fd(region.path));
+    if (store.scheduled().count(region.key()) == 0) {
+      return CopyRange(fd, region.path, region.offset, region.length, out_fd, out_path);
+    }
+    const std::optional<WeightStore::Permute> permute = store.SinglePermute(region.key());
+    if (permute && static_cast<size_t>(region.length) > tile_bytes &&
+        permute->a * permute->b * permute->s == region.count) {
+      const off_t at = ::lseek(out_fd, 0, SEEK_CUR);
+      if (at < 0) return ErrnoError("seek failed", out_path);
+      TFL_RETURN_IF_ERROR(PermuteBetweenFiles({fd, region.path, region.offset},
+                                              {out_fd, out_path, at}, region.element_size,
+                                              *permute, tile_bytes));
+      if (::lseek(out_fd, at + region.length, SEEK_SET) < 0) {
+        return ErrnoError("seek failed", out_path);
+      }
+      return absl::OkStatus();
+    }
+    TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(region));
+    return WriteAll(out_fd, bytes.data(), bytes.size(), out_path);
+  };
+
   // The model file with every payload inline, piece by piece (see PlanInline).
   auto write_inline = [&](const InlinePlan& plan) -> absl::Status {
     TFL_RETURN_IF_ERROR(CheckNotInput({CanonicalPath(path)}, options));
@@ -70,15 +97,7 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     for (const InlinePiece& piece : plan.pieces) {
       TFL_RETURN_IF_ERROR(out->WriteAll(piece.bytes.data(), piece.bytes.size()));
       if (!piece.region) continue;
-      const ExternalRegion& region = *piece.region;
-      if (store.scheduled().count(region.key()) == 0) {  // untouched: copied by the kernel
-        TFL_ASSIGN_OR_RETURN(int fd, input_fd(region.path));
-        TFL_RETURN_IF_ERROR(
-            CopyRange(fd, region.path, region.offset, region.length, out->fd(), path));
-        continue;
-      }
-      TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(region));
-      TFL_RETURN_IF_ERROR(out->WriteAll(bytes.data(), bytes.size()));
+      TFL_RETURN_IF_ERROR(write_payload(*piece.region, out->fd(), path));
     }
     return out->Commit();
   };
@@ -135,13 +154,8 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     TFL_RETURN_IF_ERROR(data->Reserve(padded, length));
     if (!region) {
       TFL_RETURN_IF_ERROR(WriteAll(data->fd(), t.raw_data().data(), t.raw_data().size(), data_path));
-    } else if (store.scheduled().count(region->key()) != 0) {
-      TFL_ASSIGN_OR_RETURN(absl::string_view bytes, read_transformed(*region));
-      TFL_RETURN_IF_ERROR(WriteAll(data->fd(), bytes.data(), bytes.size(), data_path));
     } else {
-      TFL_ASSIGN_OR_RETURN(int fd, input_fd(region->path));
-      TFL_RETURN_IF_ERROR(
-          CopyRange(fd, region->path, region->offset, region->length, data->fd(), data_path));
+      TFL_RETURN_IF_ERROR(write_payload(*region, data->fd(), data_path));
     }
     SetRawData(t, std::string());  // clears typed fields, as a full load does
     t.clear_raw_data();
