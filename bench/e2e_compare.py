@@ -15,6 +15,9 @@ Python process starts with the parent's RSS as its peak):
                   (large embedded ones of (i) too, lib/io/weights_on_disk.h), one tensor at a time
   --no-stream     (i) only: the same with the whole model loaded into memory
   --in-place      (ii) only: tflayout-opt --in-place on the generated model
+and (iii) a model whose one ConvTranspose weight is 1 GiB (--large-channels 4096), embedded
+and external: tflayout-opt -o on both, --in-place on the external one, every element checked;
+peak RSS there is the memory bound (tiles, not tensors; README "Memory").
 
 and prints a table and the ratios the project tracks (issue 3):
   (i)  speedup recipe / tflayout >= 10 and tflayout peak RSS <= 1.25 x model file
@@ -128,6 +131,113 @@ def generate_external(path, layers):
     onnx.save(make_graph(layers, inits), path)
 
 
+# ---- one large weight (memory bounded by tiles, not tensors) ------------------------------------
+
+def large_weight_tensor(c, external_name=None):
+    from onnx import TensorProto
+
+    t = TensorProto()
+    t.name, t.data_type = "W", TensorProto.FLOAT
+    t.dims.extend([c, c, 4, 4])
+    if external_name:
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", external_name), ("offset", "0"), ("length", str(c * c * 64))):
+            e = t.external_data.add()
+            e.key, e.value = k, v
+    return t
+
+
+def large_weight_model(c, weight):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("ConvTranspose", ["X", "W"], ["Y"], name="deconv")
+    graph = helper.make_graph(
+        [node], "large", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, c, 1, 1])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, c, 4, 4])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def write_index_pattern(f, count):
+    """Element i holds the 32-bit pattern i (written in 16 MiB chunks)."""
+    import numpy as np
+
+    step = 1 << 22
+    for first in range(0, count, step):
+        np.arange(first, min(count, first + step), dtype=np.uint32).tofile(f)
+
+
+def generate_large(path, c, external):
+    """(C, C, 4, 4) float32 weight holding its own indices; embedded or in `<path>.data`."""
+    if external:
+        with open(path + ".data", "wb") as f:
+            write_index_pattern(f, c * c * 16)
+        with open(path, "wb") as f:
+            f.write(large_weight_model(c, large_weight_tensor(c, os.path.basename(path) + ".data"))
+                    .SerializeToString())
+        return
+    # The payload is appended as the tensor's last field (raw_data, 9) and the initializer as
+    # the graph's last known field before input/output: serialize around it by hand.
+    from onnx import GraphProto, ModelProto
+
+    def header(number, length):
+        out, tag = bytearray(), (number << 3) | 2
+        for v in (tag, length):
+            while True:
+                b = v & 0x7F
+                v >>= 7
+                out.append(b | (0x80 if v else 0))
+                if not v:
+                    break
+        return bytes(out)
+
+    full = large_weight_model(c, large_weight_tensor(c))
+    payload = c * c * 64
+    tensor = full.graph.initializer[0].SerializeToString() + header(9, payload)
+    head, tail = GraphProto(), GraphProto()
+    head.node.extend(full.graph.node)
+    head.name = full.graph.name
+    tail.input.extend(full.graph.input)
+    tail.output.extend(full.graph.output)
+    init = header(5, len(tensor) + payload)
+    graph_len = len(head.SerializeToString()) + len(init) + len(tensor) + payload + \
+        len(tail.SerializeToString())
+    m_head, m_tail = ModelProto(), ModelProto()
+    m_head.ir_version = full.ir_version
+    m_tail.opset_import.extend(full.opset_import)
+    with open(path, "wb") as f:
+        f.write(m_head.SerializeToString() + header(7, graph_len) + head.SerializeToString() +
+                init + tensor)
+        write_index_pattern(f, c * c * 16)
+        f.write(tail.SerializeToString() + m_tail.SerializeToString())
+
+
+def check_large(out, c):
+    """Every element of W__tf, read in chunks: position (s, b, a) holds index (a, b, s)."""
+    import numpy as np
+    import onnx
+
+    model = onnx.load(out, load_external_data=False)
+    t = next(t for t in model.graph.initializer if t.name == "W__tf")
+    if list(t.dims) != [4, 4, c, c]:
+        sys.exit(f"{out}: W__tf has dims {list(t.dims)}")
+    rows = c * c  # one s: (B, A) = (c, c)
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        ref = {e.key: e.value for e in t.external_data}
+        f = open(os.path.join(os.path.dirname(out), ref["location"]), "rb")
+        f.seek(int(ref["offset"]))
+        plane = lambda s: np.fromfile(f, dtype=np.uint32, count=rows)  # noqa: E731
+    else:
+        data = np.frombuffer(t.raw_data, dtype=np.uint32)
+        plane = lambda s: data[s * rows:(s + 1) * rows]  # noqa: E731
+    b = np.arange(c, dtype=np.uint64)[:, None]
+    a = np.arange(c, dtype=np.uint64)[None, :]
+    for s in range(16):
+        if not np.array_equal(plane(s).reshape(c, c), ((a * c + b) * 16 + s).astype(np.uint32)):
+            sys.exit(f"{out}: W__tf is not the TF-layout transpose of the input (s={s})")
+
+
 # ---- measurement ----------------------------------------------------------------------------------
 
 def measure(cmd, label):
@@ -209,6 +319,8 @@ def main():
     ap.add_argument("--tool", default=None, help="tflayout-opt binary")
     ap.add_argument("--workdir", default="/tmp")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--large-channels", type=int, default=4096,
+                    help="(iii) one weight of C x C x 4 x 4 float32 (4096: 1 GiB); 0 skips it")
     args = ap.parse_args()
 
     tool = args.tool or find_tool(root)
@@ -297,16 +409,40 @@ def main():
                        t_out, ext_layers, "__tf", ext_size)
         iw, ir = run("external", "tflayout-opt --in-place", [tool, "-q", "--in-place", ext], ext,
                      ext_layers, "__tf", ext_size)
+        remove_model(ext)
+
+        # ---- (iii) one large weight: embedded -o, external -o, external --in-place ----
+        if args.large_channels > 0:
+            c = args.large_channels
+            for external in (False, True):
+                kind = "1 weight, ext" if external else "1 weight, emb"
+                big = os.path.join(work, "large.onnx")
+                t0 = time.monotonic()
+                generate_large(big, c, external)
+                size = file_size(big)
+                print(f"generated {big} (one {c}x{c}x4x4 weight, {size / GIB:.2f} GiB) in "
+                      f"{time.monotonic() - t0:.1f} s", flush=True)
+                t_out = os.path.join(work, "t3", "out.onnx")
+                os.makedirs(os.path.dirname(t_out), exist_ok=True)
+                wall, rss = measure([tool, "-q", big, "-o", t_out], f"-o ({kind})")
+                rows.append((kind, "tflayout-opt -o", wall, rss, size))
+                check_large(t_out, c)
+                remove_model(t_out)
+                if external:
+                    wall, rss = measure([tool, "-q", "--in-place", big], f"--in-place ({kind})")
+                    rows.append((kind, "tflayout-opt --in-place", wall, rss, size))
+                    check_large(big, c)
+                remove_model(big)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     print()
     print(f"tflayout-opt: {tool}   machine: {os.cpu_count()} CPUs")
-    print(f"{'model':<10} {'run':<28} {'wall s':>8} {'peak RSS MiB':>13} {'model MiB':>10} "
+    print(f"{'model':<14} {'run':<28} {'wall s':>8} {'peak RSS MiB':>13} {'model MiB':>10} "
           f"{'RSS/model':>10}")
     for model, run, wall, rss, size in rows:
-        print(f"{model:<10} {run:<28} {wall:>8.2f} {rss / MIB:>13.1f} {size / MIB:>10.0f} "
+        print(f"{model:<14} {run:<28} {wall:>8.2f} {rss / MIB:>13.1f} {size / MIB:>10.0f} "
               f"{rss / size:>10.3f}")
     print()
     speedup, rss_ratio = emb_ratio
