@@ -118,9 +118,7 @@ class ConvTransposeFromTfPass : public Pass {
     PermuteOptions options;
     options.num_threads = context.num_threads;
     const int64_t m = onnx_dims[1], c = onnx_dims[0];
-    TFL_RETURN_IF_ERROR(context.RewriteSlots(tensor, slots, [=](const MutableSlots& s) {
-      return PermuteABSToSBA(s.data, s.slot_size, kernel_elements, m, c, options);
-    }));
+    TFL_RETURN_IF_ERROR(context.PermuteSlots(tensor, slots, {kernel_elements, m, c, options}));
     tensor.clear_dims();
     for (int64_t d : onnx_dims) tensor.add_dims(d);
     if (constant.constant_node != nullptr) {
