@@ -134,6 +134,27 @@ TEST(WeightsOnDisk, OutputIsByteForByteTheFullLoadOutput) {
   ExpectStreamedEqualsFullLoad(dir + "/m.onnx", {"--external-data=never"});
 }
 
+// Weights larger than a tile move tile by tile (lib/io/tiled_permute.h); with 4 KiB tiles the
+// 1 MiB weight takes hundreds of them, and the files are still byte for byte the full load's,
+// inline and as external data, forwards (to-tf) and back (from-tf).
+TEST(WeightsOnDisk, TiledPermuteIsByteForByteTheFullLoadOutput) {
+  ::setenv("TFLAYOUT_TEST_TILE_BYTES", "4096", 1);
+  const std::string dir = testing::MakeTempDir();
+  WriteFile(dir + "/m.onnx", RichLargeModel().SerializeAsString());
+  ExpectStreamedEqualsFullLoad(dir + "/m.onnx");
+  ExpectStreamedEqualsFullLoad(dir + "/m.onnx", {"--passes=conv-transpose-to-tf{form=custom-op}"});
+  auto tf = RunOpt({dir + "/m.onnx", "-o", dir + "/tf.onnx"});
+  ASSERT_EQ(tf.exit_code, kExitOk) << tf.output;
+  ExpectStreamedEqualsFullLoad(dir + "/tf.onnx", {"--passes=conv-transpose-from-tf"});
+  auto a = RunOpt({dir + "/m.onnx", "-o", dir + "/a.onnx", "--external-data=always"});
+  auto b = RunOpt({dir + "/m.onnx", "-o", dir + "/b.onnx", "--external-data=always",
+                   "--no-stream"});
+  ::unsetenv("TFLAYOUT_TEST_TILE_BYTES");
+  ASSERT_EQ(a.exit_code, kExitOk) << a.output;
+  ASSERT_EQ(b.exit_code, kExitOk) << b.output;
+  EXPECT_TRUE(ReadFile(dir + "/a.onnx.data") == ReadFile(dir + "/b.onnx.data"));
+}
+
 TEST(WeightsOnDisk, DilatedWeightReadByAPassStaysByteIdentical) {
   // materialize-conv-transpose-dilations reads the weight, so the store loads it back into
   // memory before the passes run: it must get its embedded form back (no data_location).
