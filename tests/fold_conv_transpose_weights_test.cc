@@ -274,5 +274,29 @@ TEST(FoldWeights, LeavesUnsupportedOpsAndRunTimeValuesAlone) {
   EXPECT_FALSE(result->passes[0].changed);
 }
 
+TEST(FoldWeights, LargeEmbeddedConstantsAreFoldedWhenTheToolStreams) {
+  // tflayout-opt IN -o OUT leaves embedded weights of 1 MiB or more in the file while the passes
+  // run; the constants a computed weight is made of are loaded for folding.
+  constexpr int64_t c = 64, m = 64, k = 9;  // 1.3 MB of float
+  std::vector<float> v(c * m * k * k), g(c);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.01f * static_cast<float>(i)) + 0.5f;
+  for (int64_t i = 0; i < c; ++i) g[i] = 1.0f + static_cast<float>(i);
+  testing::ConvTransposeSpec spec;
+  spec.in_channels = c;
+  spec.out_channels = m;
+  spec.kernel = {k, k};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  onnx::GraphProto& graph = *model.mutable_graph();
+  graph.clear_initializer();
+  *graph.add_initializer() = FloatTensor("v", {c, m, k, k}, v);
+  *graph.add_initializer() = FloatTensor("g", {c, 1, 1, 1}, g);
+  InsertNode(graph, 0, Node("Mul", {"v", "g"}, "W"));
+  const std::string dir = testing::MakeTempDir();
+  testing::WriteFile(dir + "/in.onnx", model.SerializeAsString());
+  auto run = testing::RunOpt({dir + "/in.onnx", "-o", dir + "/out.onnx"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("rewrote 1 of 1 ConvTranspose weight(s)"));
+}
+
 }  // namespace
 }  // namespace tflayout

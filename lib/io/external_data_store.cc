@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
@@ -52,6 +53,34 @@ std::vector<std::string> ExternalDataStore::files() const {
   return out;
 }
 
+namespace {
+
+// fold-conv-transpose-weights evaluates the constants a computed ConvTranspose weight is made
+// of (weight_norm's v and g): they must be in memory.
+void AddConstantsBehindComputedWeight(const GraphView& view, const std::string& weight,
+                                      std::vector<TensorProto*>& wanted) {
+  constexpr size_t kMaxValues = 4096;
+  if (FindConstant(view, weight, {true}).ok()) return;
+  std::vector<std::string> pending = {weight};
+  absl::flat_hash_set<std::string> seen = {weight};
+  while (!pending.empty() && seen.size() < kMaxValues) {
+    const std::string name = pending.back();
+    pending.pop_back();
+    auto constant = FindConstant(view, name, {true});
+    if (constant.ok()) {
+      if (constant->tensor->data_location() == TensorProto::EXTERNAL) wanted.push_back(constant->tensor);
+      continue;
+    }
+    const auto& defs = view.Definitions(name);
+    if (defs.size() != 1 || defs[0].node == nullptr) continue;
+    for (const std::string& input : defs[0].node->input()) {
+      if (!input.empty() && seen.insert(input).second) pending.push_back(input);
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status ExternalDataStore::PreloadTensorsPassesRead(onnx::ModelProto& model) {
   constexpr int64_t kTinyElements = 64;  // InferValueShapes keeps payloads up to this size
   std::vector<TensorProto*> wanted;
@@ -70,11 +99,13 @@ absl::Status ExternalDataStore::PreloadTensorsPassesRead(onnx::ModelProto& model
         if (attr.name() != "dilations") continue;
         for (int64_t d : attr.ints()) dilated |= d != 1;
       }
-      if (!dilated) continue;
-      auto constant = FindConstant(view, node.input(1));
-      if (constant.ok() && constant->tensor->data_location() == TensorProto::EXTERNAL) {
-        wanted.push_back(constant->tensor);
+      if (dilated) {
+        auto constant = FindConstant(view, node.input(1));
+        if (constant.ok() && constant->tensor->data_location() == TensorProto::EXTERNAL) {
+          wanted.push_back(constant->tensor);
+        }
       }
+      AddConstantsBehindComputedWeight(view, node.input(1), wanted);
     }
   }
   for (TensorProto* t : wanted) {
