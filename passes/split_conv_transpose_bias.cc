@@ -1,5 +1,6 @@
 #include "passes/split_conv_transpose_bias.h"
 
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,20 +19,54 @@ struct Candidate {
   onnx::NodeProto* node;
 };
 
+// The little-endian bytes of 1 in a floating-point element type, or "" for other types.
+std::string OneBytes(int32_t data_type) {
+  switch (data_type) {
+    case onnx::TensorProto::FLOAT: {
+      const float one = 1.0f;
+      return std::string(reinterpret_cast<const char*>(&one), sizeof(one));
+    }
+    case onnx::TensorProto::DOUBLE: {
+      const double one = 1.0;
+      return std::string(reinterpret_cast<const char*>(&one), sizeof(one));
+    }
+    case onnx::TensorProto::FLOAT16:
+      return std::string("\x00\x3c", 2);
+    default:
+      return "";
+  }
+}
+
+// A (M) tensor whose every element holds `value_bytes`.
+onnx::TensorProto Filled(const std::string& name, int32_t data_type, int64_t channels,
+                         const std::string& value_bytes) {
+  onnx::TensorProto tensor;
+  tensor.set_name(name);
+  tensor.set_data_type(data_type);
+  tensor.add_dims(channels);
+  std::string bytes;
+  bytes.reserve(static_cast<size_t>(channels) * value_bytes.size());
+  for (int64_t m = 0; m < channels; ++m) bytes += value_bytes;
+  SetRawData(tensor, std::move(bytes));
+  return tensor;
+}
+
+int64_t DefaultOpset(const onnx::ModelProto& model) {
+  for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  }
+  return 0;
+}
+
 class SplitConvTransposeBiasPass : public Pass {
  public:
   std::string Name() const override { return "split-conv-transpose-bias"; }
   std::string Summary() const override {
-    return "Move a ConvTranspose bias into an explicit Add after the node (onnx2tf drops the "
-           "bias of 3-D ConvTranspose)";
-  }
-  std::vector<PassOptionSpec> OptionSpecs() const override {
-    return {{"ranks", "3", {"3", "all"},
-             "3: only nodes with 3 spatial axes (what onnx2tf needs); all: every node"}};
+    return "Move the bias of a 3-D ungrouped ConvTranspose into a BatchNormalization that only "
+           "adds it (onnx2tf drops that bias)";
   }
 
   absl::StatusOr<bool> Run(PassContext& context) override {
-    const bool all_ranks = Option("ranks") == "all";
     std::vector<Candidate> candidates;
     {
       GraphView view(context.model);
@@ -45,65 +80,59 @@ class SplitConvTransposeBiasPass : public Pass {
     bool changed = false;
     for (const Candidate& candidate : candidates) {
       GraphView view(context.model);  // fresh: earlier splits added values
-      TFL_ASSIGN_OR_RETURN(bool split, Split(context, view, candidate, all_ranks));
+      TFL_ASSIGN_OR_RETURN(bool split, Split(context, view, candidate));
       changed |= split;
     }
     return changed;
   }
 
  private:
-  absl::StatusOr<bool> Split(PassContext& context, GraphView& view, const Candidate& candidate,
-                             bool all_ranks) {
+  absl::StatusOr<bool> Split(PassContext& context, GraphView& view, const Candidate& candidate) {
     onnx::NodeProto& node = *candidate.node;
     absl::StatusOr<ConstantValue> weight = FindConstant(view, node.input(1));
-    const onnx::TensorProto* weight_tensor = weight.ok() ? weight->tensor : nullptr;
-    if (weight_tensor == nullptr) return false;  // rank unknown: nothing to decide on
-    const int rank = weight_tensor->dims_size();
-    if (rank < 3 || (!all_ranks && rank != 5)) return false;
+    if (!weight.ok() || weight->tensor->dims_size() != 5) return false;
+    const std::vector<int64_t> dims(weight->tensor->dims().begin(), weight->tensor->dims().end());
+    TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, dims));
+    if (attrs.group != 1) return false;  // onnx2tf adds grouped 3-D biases itself
 
-    const std::string bias_name = node.input(2);
-    absl::StatusOr<ConstantValue> bias = FindConstant(view, bias_name);
-    if (!bias.ok()) {
-      context.AddRemark(Name(), node.name(), bias_name,
-                        absl::StrCat("bias kept in the node: ", bias.status().message()));
+    const std::string bias = node.input(2);
+    const int32_t data_type = weight->tensor->data_type();
+    const std::string one = OneBytes(data_type);
+    const int64_t channels = dims[1];
+    auto keep = [&](const std::string& why) {
+      context.AddRemark(Name(), node.name(), bias, absl::StrCat("bias kept in the node: ", why));
       return false;
-    }
-    const onnx::TensorProto& b = *bias->tensor;
-    if (StorageOf(b) == TensorStorage::kExternal || b.dims_size() != 1) {
-      context.AddRemark(Name(), node.name(), bias_name,
-                        "bias kept in the node: not a 1-D tensor stored in the model file");
-      return false;
-    }
-    absl::StatusOr<std::string> bytes = ReadElementBytes(b);
-    if (!bytes.ok()) {
-      if (!absl::IsUnimplemented(bytes.status())) return bytes.status();
-      context.AddRemark(Name(), node.name(), bias_name,
-                        absl::StrCat("bias kept in the node: ", bytes.status().message()));
-      return false;
-    }
+    };
+    if (one.empty()) return keep(absl::StrCat("element type ", DataTypeName(data_type), " is not floating point"));
+    if (DefaultOpset(context.model) < 9) return keep("the model's opset is below 9");
 
-    // (1, M, 1, ..., 1): the activation's rank, the bias's bytes.
-    onnx::TensorProto broadcast;
-    broadcast.set_name(view.UniqueName(absl::StrCat(bias_name, "__bias")));
-    broadcast.set_data_type(b.data_type());
-    broadcast.add_dims(1);
-    broadcast.add_dims(b.dims(0));
-    for (int i = 2; i < rank; ++i) broadcast.add_dims(1);
-    SetRawData(broadcast, *std::move(bytes));
-    const std::string broadcast_name = broadcast.name();
-    *candidate.graph->add_initializer() = std::move(broadcast);
+    // The statistics of a BatchNormalization that adds B and nothing else.
+    const std::string zero(one.size(), '\0');
+    std::vector<std::string> stats;
+    for (const auto& [suffix, value] : {std::pair<const char*, const std::string*>{"__ones", &one},
+                                        {"__zeros", &zero}}) {
+      onnx::TensorProto t =
+          Filled(view.UniqueName(absl::StrCat(bias, suffix)), data_type, channels, *value);
+      stats.push_back(t.name());
+      *candidate.graph->add_initializer() = std::move(t);
+    }
+    const std::string& ones = stats[0];
+    const std::string& zeros = stats[1];
 
     const std::string output = node.output(0);
     const std::string unbiased = view.UniqueName(absl::StrCat(output, "__no_bias"));
     node.mutable_input()->RemoveLast();
     *node.mutable_output(0) = unbiased;
-    onnx::NodeProto add;
-    add.set_name(view.UniqueName(absl::StrCat(node.name(), "__bias_add")));
-    add.set_op_type("Add");
-    add.add_input(unbiased);
-    add.add_input(broadcast_name);
-    add.add_output(output);
-    InsertNode(*candidate.graph, NodeIndex(*candidate.graph, &node) + 1, std::move(add));
+    onnx::NodeProto add_bias;
+    add_bias.set_name(view.UniqueName(absl::StrCat(node.name(), "__bias")));
+    add_bias.set_op_type("BatchNormalization");
+    for (const std::string& input : {unbiased, ones, bias, zeros, ones}) add_bias.add_input(input);
+    add_bias.add_output(output);
+    onnx::AttributeProto* epsilon = add_bias.add_attribute();
+    epsilon->set_name("epsilon");
+    epsilon->set_type(onnx::AttributeProto::FLOAT);
+    epsilon->set_f(0.0f);
+    InsertNode(*candidate.graph, NodeIndex(*candidate.graph, &node) + 1, std::move(add_bias));
     context.Count("biases-split");
     return true;
   }

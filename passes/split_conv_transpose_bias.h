@@ -1,18 +1,24 @@
-// split-conv-transpose-bias: the bias of a 3-D ConvTranspose becomes an explicit Add.
+// split-conv-transpose-bias: the bias of a 3-D, ungrouped ConvTranspose moves into a
+// BatchNormalization that only adds it.
 //
-// Before:  Y = ConvTranspose(X, W, B)                       B: (M)
+// Before:  Y = ConvTranspose(X, W, B)                 W: (C, M, k1, k2, k3), group = 1
 // After:   Y__no_bias = ConvTranspose(X, W)
-//          Y = Add(Y__no_bias, B__bias)                     B__bias: (1, M, 1, ..., 1), B's bytes
+//          Y = BatchNormalization(Y__no_bias, ones(M), B, zeros(M), ones(M)), epsilon = 0
+//                                                     (X - 0) / sqrt(1 + 0) * 1 + B = X + B
 //
 // Why: onnx2tf 1.29 drops the bias of a 3-D ConvTranspose with group == 1 (it adds the bias
-// per group for 1-D/2-D and after the concat of grouped 3-D only); measured on decoder_3d,
-// whose outputs were off by the bias (python/tests/test_onnx2tf_models.py). The Add is exact:
-// ConvTranspose adds the same value per output channel. B__bias has the activation's rank, so
-// a converter that moves channels last moves the bias's channel axis with it.
+// per group for 1-D/2-D and after the concat for grouped 3-D only); measured on decoder_3d and
+// the generated matrix (python/tests/test_onnx2tf_*.py). An explicit Add after the node does
+// not help: onnx2tf then hands the 5-D result back channels-first (and wrong); a 1x1x1
+// identity Conv works but costs M*M multiply-adds per voxel. BatchNormalization with unit
+// scale and variance, zero mean and epsilon 0 is one add per element, converts exactly through
+// onnx2tf (with and without onnxsim, which does not fold it into the ConvTranspose), and B
+// itself is read unchanged (same tensor, same bytes).
 //
-// Conditions: ai.onnx ConvTranspose in any graph whose weight has rank 5 (3 spatial axes, or
-// every rank with {ranks=all}) and whose bias is a constant (initializer or Constant) stored in
-// the model file; otherwise the node is kept with a remark. The node keeps its name.
+// Conditions: ai.onnx ConvTranspose in any graph, group 1, a constant weight of rank 5 and a
+// bias input; float, float16 or double; default-domain opset >= 9 (BatchNormalization with
+// five inputs and no `spatial`). Otherwise the node is kept (with a remark when it has a bias
+// but cannot be split). The ConvTranspose keeps its name.
 #pragma once
 
 #include <memory>

@@ -16,7 +16,7 @@ const std::vector<Target>& Targets() {
        "conv-transpose-to-tf{form=custom-op}",
        "custom-op form for onnx-tf with tflayout.onnx_tf_handler"},
       {"onnx2tf",
-       "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
+       "fold-conv-transpose-weights,resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
        "split-conv-transpose-bias",
        "plain ConvTranspose nodes onnx2tf converts exactly (ONNX-layout weights)"},
   };

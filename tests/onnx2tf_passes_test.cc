@@ -1,5 +1,6 @@
 // Passes of the onnx2tf target (tflayout/targets.h). Numerics through the real onnx2tf are in
 // python/tests/test_onnx2tf_*.py; these pin the structure and the exact bytes.
+#include <cstring>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -20,7 +21,14 @@ const onnx::TensorProto* Initializer(const onnx::ModelProto& model, const std::s
   return nullptr;
 }
 
-TEST(SplitConvTransposeBias, ThreeDBiasBecomesAnAddWithTheSameBytes) {
+// The little-endian bytes of `count` float32 copies of `value`.
+std::string Floats(int count, float value) {
+  std::string bytes;
+  for (int i = 0; i < count; ++i) bytes.append(reinterpret_cast<const char*>(&value), 4);
+  return bytes;
+}
+
+TEST(SplitConvTransposeBias, ThreeDBiasMovesIntoABatchNormalizationThatOnlyAdds) {
   testing::ConvTransposeSpec spec;
   spec.spatial_rank = 3;
   spec.with_bias = true;
@@ -34,17 +42,23 @@ TEST(SplitConvTransposeBias, ThreeDBiasBecomesAnAddWithTheSameBytes) {
   EXPECT_EQ(result->passes[0].statistics.at("biases-split"), 1);
   ASSERT_TRUE(VerifyModel(model).ok()) << VerifyModel(model);
   ASSERT_EQ(model.graph().node_size(), 2);
-  const onnx::NodeProto& conv = model.graph().node(0);
-  const onnx::NodeProto& add = model.graph().node(1);
-  EXPECT_EQ(conv.name(), node_name);  // annotations name nodes
-  EXPECT_EQ(conv.input_size(), 2);
-  EXPECT_EQ(add.op_type(), "Add");
-  EXPECT_EQ(add.input(0), conv.output(0));
-  EXPECT_EQ(add.output(0), output);
-  const onnx::TensorProto* broadcast = Initializer(model, add.input(1));
-  ASSERT_NE(broadcast, nullptr);
-  EXPECT_THAT(broadcast->dims(), ElementsAre(1, spec.out_channels, 1, 1, 1));
-  EXPECT_EQ(testing::WeightBytes(model, add.input(1)), bias_bytes);
+  const onnx::NodeProto& deconv = model.graph().node(0);
+  const onnx::NodeProto& bn = model.graph().node(1);
+  EXPECT_EQ(deconv.name(), node_name);  // annotations name nodes
+  EXPECT_EQ(deconv.input_size(), 2);
+  EXPECT_EQ(bn.op_type(), "BatchNormalization");
+  ASSERT_EQ(bn.input_size(), 5);
+  EXPECT_EQ(bn.input(0), deconv.output(0));
+  EXPECT_EQ(bn.input(2), "B");  // the bias tensor itself, untouched
+  EXPECT_EQ(bn.output(0), output);
+  EXPECT_EQ(testing::WeightBytes(model, "B"), bias_bytes);
+  const int m = static_cast<int>(spec.out_channels);
+  EXPECT_EQ(testing::WeightBytes(model, bn.input(1)), Floats(m, 1.0f));  // scale
+  EXPECT_EQ(testing::WeightBytes(model, bn.input(3)), Floats(m, 0.0f));  // mean
+  EXPECT_EQ(testing::WeightBytes(model, bn.input(4)), Floats(m, 1.0f));  // variance
+  ASSERT_EQ(bn.attribute_size(), 1);
+  EXPECT_EQ(bn.attribute(0).name(), "epsilon");
+  EXPECT_EQ(bn.attribute(0).f(), 0.0f);
 
   // Nothing left to do the second time.
   auto again = testing::RunPasses(model, "split-conv-transpose-bias");
@@ -52,35 +66,32 @@ TEST(SplitConvTransposeBias, ThreeDBiasBecomesAnAddWithTheSameBytes) {
   EXPECT_FALSE(again->changed);
 }
 
-TEST(SplitConvTransposeBias, TwoDIsLeftAloneUnlessAsked) {
+TEST(SplitConvTransposeBias, TwoDAndGroupedThreeDAreLeftAlone) {
   testing::ConvTransposeSpec spec;
   spec.with_bias = true;
   onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
   auto result = testing::RunPasses(model, "split-conv-transpose-bias");
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->changed);
-  result = testing::RunPasses(model, "split-conv-transpose-bias{ranks=all}");
+  spec.spatial_rank = 3;
+  spec.group = 2;
+  model = testing::MakeConvTransposeModel(spec);
+  result = testing::RunPasses(model, "split-conv-transpose-bias");
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->changed);
-  EXPECT_THAT(Initializer(model, model.graph().node(1).input(1))->dims(),
-              ElementsAre(1, spec.out_channels, 1, 1));
+  EXPECT_FALSE(result->changed);
 }
 
-TEST(SplitConvTransposeBias, BiasThatIsAGraphInputStaysWithARemark) {
+TEST(SplitConvTransposeBias, Float16StatisticsHoldHalfPrecisionOnes) {
   testing::ConvTransposeSpec spec;
   spec.spatial_rank = 3;
   spec.with_bias = true;
+  spec.out_channels = 2;
+  spec.data_type = onnx::TensorProto::FLOAT16;
   onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
-  onnx::ValueInfoProto* input = model.mutable_graph()->add_input();
-  input->set_name("B");
-  input->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-  input->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(
-      spec.out_channels);
-  auto result = testing::RunPasses(model, "split-conv-transpose-bias");
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_FALSE(result->passes[0].changed);
-  ASSERT_EQ(result->annotation.remarks_size(), 1);
-  EXPECT_THAT(result->annotation.remarks(0).message(), ::testing::HasSubstr("graph input"));
+  ASSERT_TRUE(testing::RunPasses(model, "split-conv-transpose-bias").ok());
+  EXPECT_EQ(testing::WeightBytes(model, model.graph().node(1).input(1)),
+            std::string("\x00\x3c\x00\x3c", 4));
+  EXPECT_EQ(testing::WeightBytes(model, model.graph().node(1).input(3)), std::string(4, '\0'));
 }
 
 TEST(Onnx2tfTarget, LeavesWeightsInOnnxLayoutAndStandardNodes) {

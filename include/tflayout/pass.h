@@ -145,8 +145,10 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(absl::string_vi
                                                                  const PassRegistry& registry);
 
 // The pipeline tflayout-opt runs when --passes is not given.
+// split-conv-transpose-bias is in it so that the output never converts silently wrong through
+// onnx2tf (which drops 3-D ConvTranspose biases; onnxsim folds the compensate form back).
 inline constexpr char kDefaultPipeline[] =
     "fold-conv-transpose-weights,resolve-conv-transpose-pads,"
-    "materialize-conv-transpose-dilations,conv-transpose-to-tf";
+    "materialize-conv-transpose-dilations,split-conv-transpose-bias,conv-transpose-to-tf";
 
 }  // namespace tflayout

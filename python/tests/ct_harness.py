@@ -22,7 +22,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_PIPELINE = ("fold-conv-transpose-weights,resolve-conv-transpose-pads,"
-                    "materialize-conv-transpose-dilations,conv-transpose-to-tf")
+                    "materialize-conv-transpose-dilations,split-conv-transpose-bias,"
+                    "conv-transpose-to-tf")
 CUSTOM_PIPELINE = ("fold-conv-transpose-weights,resolve-conv-transpose-pads,"
                    "materialize-conv-transpose-dilations,conv-transpose-to-tf{form=custom-op}")
 NP_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}

@@ -54,11 +54,29 @@ class Conversion:
         return os.path.join(self.folder, names[0])
 
 
+def _ensure_onnxsim_on_path():
+    """onnx2tf runs onnxsim as a command found on PATH and, when it is missing, only warns and
+    converts the unsimplified model. The tests run the venv's python without activating the
+    venv, so its bin folder is put first on PATH; a missing onnxsim is an error here."""
+    import sys
+    bin_dir = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + path
+    if shutil.which("onnxsim") is None:
+        raise RuntimeError("onnxsim is not on PATH: onnx2tf would silently skip it")
+
+
+_SAMPLE_IMAGES = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
 def convert(onnx_path: str, folder: str, onnxsim: bool) -> Conversion:
     """onnx2tf as its command line runs it (onnxsim on or off), in this process. onnx2tf
     reports many errors by sys.exit: those become Conversion.error. onnx2tf overwrites its
     input file with onnxsim's output, so it gets a copy."""
     import onnx2tf
+    if onnxsim:
+        _ensure_onnxsim_on_path()
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     copy = os.path.join(folder, "input_copy.onnx")
@@ -66,7 +84,13 @@ def convert(onnx_path: str, folder: str, onnxsim: bool) -> Conversion:
     onnx_path = copy
     log = io.StringIO()
     error = None
+    cwd = os.getcwd()
     try:
+        # When every input looks like an RGB image, onnx2tf loads sample images for its own
+        # checks from the working folder, or else downloads them (no network here): give it a
+        # local stand-in of the same shape.
+        os.chdir(folder)
+        np.save(_SAMPLE_IMAGES, np.random.default_rng(0).random((20, 128, 128, 3), np.float32))
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=folder,
                             not_use_onnxsim=not onnxsim, non_verbose=True, output_signaturedefs=True,
@@ -74,6 +98,10 @@ def convert(onnx_path: str, folder: str, onnxsim: bool) -> Conversion:
     except BaseException as e:  # noqa: BLE001 - SystemExit included: onnx2tf exits on errors
         tail = [l for l in log.getvalue().splitlines() if l.strip()][-3:]
         error = f"{type(e).__name__}: {e} | {' / '.join(tail)}"[:400]
+    finally:
+        os.chdir(cwd)
+    if error is None and onnxsim and "Failed to optimize the onnx file" in log.getvalue():
+        error = "onnxsim failed inside onnx2tf (it would go on with the unsimplified model)"
     if error is None and not os.path.isfile(os.path.join(folder, "saved_model.pb")):
         error = "onnx2tf wrote no saved_model.pb"
     return Conversion(folder, error)
@@ -89,7 +117,8 @@ def run_saved_model(folder: str, feeds: Dict[str, np.ndarray], output_names) -> 
         key = _match(name, feeds)
         args[name] = tf.constant(to_channels_last(feeds[key]))
     outs = fn(**args)
-    return {o: to_channels_first(outs[_match(o, outs, reverse=True)].numpy()) for o in output_names}
+    return {o: to_channels_first(outs[_match(o, outs, index=k)].numpy())
+            for k, o in enumerate(output_names)}
 
 
 def run_tflite(path: str, feeds: Dict[str, np.ndarray], output_names) -> Dict[str, np.ndarray]:
@@ -99,18 +128,21 @@ def run_tflite(path: str, feeds: Dict[str, np.ndarray], output_names) -> Dict[st
     sig = interp.get_signature_list()["serving_default"]
     args = {name: to_channels_last(feeds[_match(name, feeds)]) for name in sig["inputs"]}
     outs = runner(**args)
-    return {o: to_channels_first(np.asarray(outs[_match(o, outs, reverse=True)]))
-            for o in output_names}
+    return {o: to_channels_first(np.asarray(outs[_match(o, outs, index=k)]))
+            for k, o in enumerate(output_names)}
 
 
-def _match(name: str, table, reverse: bool = False) -> str:
-    """onnx2tf keeps ONNX names but may sanitize them (e.g. ':' or '/' -> '_')."""
+def _match(name: str, table, index: Optional[int] = None) -> str:
+    """onnx2tf keeps ONNX names but may sanitize them (e.g. ':' or '/' -> '_'); SavedModel
+    signatures name outputs output_0, output_1, ... in the ONNX graph's output order."""
     if name in table:
         return name
     norm = lambda s: "".join(ch if ch.isalnum() else "_" for ch in s).lower()
     for k in table:
         if norm(k) == norm(name):
             return k
+    if index is not None and f"output_{index}" in table:
+        return f"output_{index}"
     if len(table) == 1:
         return next(iter(table))
     raise KeyError(f"{name!r} not among {sorted(table)}")
@@ -121,3 +153,81 @@ def rel_err(got: Optional[np.ndarray], ref: np.ndarray) -> float:
         return float("inf")
     scale = max(float(np.max(np.abs(ref.astype(np.float64)))), 1e-30)
     return float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64)))) / scale
+
+
+# ---- batches of generated configurations -------------------------------------------------------
+
+TOL_F32 = 1e-4  # as python/tests/ct_matrix.py: max |got - ref| <= TOL * max |ref|
+
+
+def _subset_model(configs, seed):
+    import ct_harness as H
+    return H.build_batch_model(configs, seed)
+
+
+def _prepare(src: str, dst: str, form: str):
+    """The model onnx2tf gets: 'target' = tflayout-opt --target=onnx2tf, 'default' = the
+    default (compensate) output, 'original' = the model as generated."""
+    import ct_harness as H
+    if form == "original":
+        shutil.copyfile(src, dst)
+    elif form == "default":
+        H.run_tool(src, dst)
+    else:
+        H.run_tool(src, dst, extra=[f"--target={form}"] if form != "target" else ["--target=onnx2tf"],
+                   passes=None)
+
+
+def classify(got: Optional[np.ndarray], ref: np.ndarray) -> dict:
+    e = rel_err(got, ref)
+    return {"status": "pass" if e <= TOL_F32 else "wrong", "rel_err": e}
+
+
+def run_configs(configs, seed: int, workdir: str, form: str, onnxsim: bool, log=print) -> Dict[int, dict]:
+    """{config idx: {"saved_model": {...}, "tflite": {...}}} for one batch. A batch whose
+    conversion fails is split in halves until the failing configurations stand alone, so a
+    rejection is recorded per configuration, as if each had been converted on its own."""
+    import onnx
+    import ct_harness as H
+    model, feeds, _, _ = _subset_model(configs, seed)
+    tag = f"b{configs[0].idx}_{len(configs)}_{form}_{int(onnxsim)}"
+    src = os.path.join(workdir, tag + ".onnx")
+    onnx.save(model, src)
+    ref = H.ort_run(model, feeds)
+    prepared = os.path.join(workdir, tag + ".in.onnx")
+    try:
+        _prepare(src, prepared, form)
+    except RuntimeError as e:
+        return {c.idx: {k: {"status": "reject", "error": f"tflayout-opt: {e}"[:300]}
+                        for k in ("saved_model", "tflite")} for c in configs}
+    conversion = convert(prepared, os.path.join(workdir, tag), onnxsim)
+    outputs = [f"y{c.idx}" for c in configs]
+    if conversion.error is not None:
+        if len(configs) > 1:
+            half = len(configs) // 2
+            log(f"  {tag}: conversion failed, splitting ({conversion.error[:120]})")
+            return {**run_configs(configs[:half], seed, workdir, form, onnxsim, log),
+                    **run_configs(configs[half:], seed, workdir, form, onnxsim, log)}
+        return {configs[0].idx: {k: {"status": "reject", "error": conversion.error}
+                                 for k in ("saved_model", "tflite")}}
+    results = {c.idx: {} for c in configs}
+    for kind, runner, path in (("saved_model", run_saved_model, conversion.saved_model),
+                               ("tflite", run_tflite, None)):
+        try:
+            got = runner(path if path else conversion.tflite, feeds, outputs)
+        except Exception as e:  # noqa: BLE001 - a runtime rejection is a result
+            if len(configs) > 1:
+                # which configuration does the runtime refuse? (e.g. TFLite kernels)
+                half = len(configs) // 2
+                sub = {**run_configs(configs[:half], seed, workdir, form, onnxsim, log),
+                       **run_configs(configs[half:], seed, workdir, form, onnxsim, log)}
+                for c in configs:
+                    results[c.idx][kind] = sub[c.idx][kind]
+                continue
+            for c in configs:
+                results[c.idx][kind] = {"status": "reject", "error": f"{type(e).__name__}: {e}"[:300]}
+            continue
+        for c in configs:
+            results[c.idx][kind] = classify(got.get(f"y{c.idx}"), ref[f"y{c.idx}"])
+    shutil.rmtree(os.path.join(workdir, tag), ignore_errors=True)
+    return results

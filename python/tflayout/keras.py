@@ -180,6 +180,23 @@ def describe(kernel_tf, bias, *, node, weight, strides, dilations, pads_begin, p
     return spec
 
 
+def _split_biases(model, inits):
+    """{ConvTranspose output: bias} for the BatchNormalization nodes that
+    split-conv-transpose-bias puts after 3-D ConvTranspose nodes: unit scale and variance, zero
+    mean, epsilon 0, so all they do is add their B (the node's original bias)."""
+    found = {}
+    for n in model.graph.node:
+        if n.op_type != "BatchNormalization" or len(n.input) != 5:
+            continue
+        if not all(name in inits for name in n.input[1:]):
+            continue
+        scale, b, mean, var = (numpy_helper.to_array(inits[name]) for name in n.input[1:])
+        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+        if eps == 0 and np.all(scale == 1) and np.all(mean == 0) and np.all(var == 1):
+            found[n.input[0]] = b
+    return found
+
+
 def conv_transpose_layers(model, materialize: bool = True) -> List[KerasConvTranspose]:
     """One KerasConvTranspose per (Conv|ConvTransposeTF) node with a constant weight.
 
@@ -192,6 +209,7 @@ def conv_transpose_layers(model, materialize: bool = True) -> List[KerasConvTran
     by_node = {e["node"]: e for e in ann["tensors"] if not e.get("graph")}
     shapes = None
     out = []
+    split_biases = _split_biases(model, inits)
     for node in model.graph.node:
         is_custom = node.domain == "tflayout" and node.op_type == "ConvTransposeTF"
         if node.op_type != "ConvTranspose" and not is_custom:
@@ -199,6 +217,8 @@ def conv_transpose_layers(model, materialize: bool = True) -> List[KerasConvTran
         bias = None
         if len(node.input) > 2 and node.input[2] in inits:
             bias = numpy_helper.to_array(inits[node.input[2]])
+        elif node.output and node.output[0] in split_biases:
+            bias = split_biases[node.output[0]]
         entry = by_node.get(node.name)
         if entry is not None and entry["tensor"] in inits:
             t = entry["tf"]
