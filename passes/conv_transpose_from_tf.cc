@@ -79,8 +79,9 @@ class ConvTransposeFromTfPass : public Pass {
           if (it != source_names.end()) input = it->second;
         }
         if (IsCustomConvTranspose(node) && node.input_size() >= 2) {
-          node.set_op_type("ConvTranspose");
-          node.set_domain("");
+          const std::vector<int64_t> onnx_dims(first->onnx_dims().begin(),
+                                               first->onnx_dims().end());
+          TFL_RETURN_IF_ERROR(CustomToStandard(context.model, node, onnx_dims));
         }
         if (node.output_size() != 1) continue;
         auto op = ops.find(node.output(0));
@@ -165,9 +166,8 @@ class ConvTransposeFromTfPass : public Pass {
     for (const GraphView::Use& use : view.Uses(tf_name)) {
       if (use.node == nullptr) continue;
       if (IsCustomConvTranspose(*use.node)) {
-        use.node->set_op_type("ConvTranspose");
-        use.node->set_domain("");
         *use.node->mutable_input(1) = source;
+        TFL_RETURN_IF_ERROR(CustomToStandard(context.model, *use.node, onnx_dims));
       }
     }
     for (const GraphView::Use& use : view.Uses(tf_name)) {
@@ -192,6 +192,34 @@ class ConvTransposeFromTfPass : public Pass {
     }
     context.Count("weights-restored");
     context.Count("bytes-permuted", static_cast<int64_t>(slots.slot_size) * slots.count);
+    return absl::OkStatus();
+  }
+
+  // A custom op becomes a ConvTranspose with the same attributes (explicit pads), except that
+  // an output_padding reaching the stride (an output_shape past the full result) is invalid in
+  // a standard node and miscomputed by ONNX Runtime: it goes back into output_shape, which
+  // needs the input's spatial dims.
+  static absl::Status CustomToStandard(onnx::ModelProto& model, onnx::NodeProto& node,
+                                       const std::vector<int64_t>& weight_dims) {
+    node.set_op_type("ConvTranspose");
+    node.set_domain("");
+    TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, weight_dims));
+    if (!OutputPaddingReachesStride(attrs)) return absl::OkStatus();
+    const auto shapes = InferValueShapes(model);
+    auto x = shapes.find(node.input(0));
+    std::vector<int64_t> spatial;
+    if (x != shapes.end() && static_cast<int>(x->second.size()) == attrs.spatial_rank + 2) {
+      spatial.assign(x->second.begin() + 2, x->second.end());
+    }
+    auto form = OutputShapeFormOf(attrs, spatial);
+    if (!form.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node '", node.name(), "' input '", node.input(0), "': output_padding [",
+          absl::StrJoin(attrs.output_padding, ","), "] reaches the stride [",
+          absl::StrJoin(attrs.strides, ","), "], which a standard ConvTranspose can only say "
+          "with output_shape, and ", form.status().message()));
+    }
+    WriteOutputShapeForm(*form, node);
     return absl::OkStatus();
   }
 

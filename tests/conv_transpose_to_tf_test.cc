@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tflayout/annotation.h"
+#include "tflayout/conv_transpose.h"
 #include "tflayout/model_io.h"
 #include "tflayout/pass_manager.h"
 #include "tflayout/tensor.h"
@@ -236,6 +237,59 @@ TEST(ConvTransposeToTf, CustomOpFormReadsTfWeightDirectly) {
   EXPECT_EQ(model.graph().node(0).input(1), "W");
   EXPECT_EQ(model.opset_import_size(), 1);
   EXPECT_TRUE(VerifyModel(model).ok());
+}
+
+// An output_shape past the full result by a stride or more: the custom op carries the extension
+// as output_padding >= stride, which a standard node cannot (ONNX requires output_padding below
+// the stride, ONNX Runtime miscomputes it in 2-D). Going back, the node gets its output_shape.
+TEST(ConvTransposeFromTf, ExtensionOfAStrideOrMoreComesBackAsOutputShape) {
+  ConvTransposeSpec spec;
+  spec.strides = {2, 2};
+  spec.kernel = {2, 2};
+  spec.input_spatial = {4, 4};
+  spec.output_shape = {14, 9};  // full 2*3 + 2 = 8: extensions 6 (>= stride) and 1
+  spec.with_bias = true;
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  const onnx::NodeProto original = model.graph().node(0);
+  ASSERT_TRUE(testing::RunPasses(model, "conv-transpose-to-tf{form=custom-op}").ok());
+  ASSERT_EQ(model.graph().node(0).op_type(), "ConvTransposeTF");
+
+  auto back = testing::RunPasses(model, "conv-transpose-from-tf");
+  ASSERT_TRUE(back.ok()) << back.status();
+  const onnx::NodeProto& node = model.graph().node(0);
+  EXPECT_EQ(node.op_type(), "ConvTranspose");
+  auto attrs = ReadConvTransposeAttrs(node, {4, 6, 2, 2});
+  ASSERT_TRUE(attrs.ok()) << attrs.status();
+  EXPECT_THAT(attrs->output_shape, ::testing::ElementsAre(14, 9));
+  for (int i = 0; i < 2; ++i) EXPECT_LT(attrs->output_padding[i], attrs->strides[i]);
+  // Resolving the restored node gives what the original resolves to.
+  auto want = ReadConvTransposeAttrs(original, {4, 6, 2, 2});
+  ASSERT_TRUE(want.ok());
+  ASSERT_TRUE(ResolvePads(*want, {4, 4}).ok());
+  ASSERT_TRUE(ResolvePads(*attrs, {4, 4}).ok());
+  EXPECT_EQ(attrs->pads_begin, want->pads_begin);
+  EXPECT_EQ(attrs->pads_end, want->pads_end);
+  EXPECT_EQ(attrs->output_padding, want->output_padding);
+  EXPECT_TRUE(VerifyModel(model).ok()) << VerifyModel(model);
+}
+
+// Without the input's spatial dims the output_shape cannot be computed: a clear error naming
+// the node, rather than an invalid standard node.
+TEST(ConvTransposeFromTf, ExtensionOfAStrideOrMoreWithoutShapesIsAnError) {
+  ConvTransposeSpec spec;
+  spec.strides = {2, 2};
+  spec.kernel = {2, 2};
+  spec.input_spatial = {4, 4};
+  spec.output_shape = {14, 9};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  ASSERT_TRUE(testing::RunPasses(model, "conv-transpose-to-tf{form=custom-op}").ok());
+  auto* dims = model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
+                   ->mutable_shape();
+  dims->mutable_dim(2)->set_dim_param("h");
+  auto back = testing::RunPasses(model, "conv-transpose-from-tf");
+  ASSERT_FALSE(back.ok());
+  EXPECT_THAT(back.status().message(), ::testing::HasSubstr("deconv"));
+  EXPECT_THAT(back.status().message(), ::testing::HasSubstr("output_padding"));
 }
 
 TEST(ConvTransposeToTf, CustomOpResolvesAutoPadFromInferredShapes) {

@@ -74,6 +74,21 @@ absl::Status ResolvePads(ConvTransposeAttrs& attrs, absl::Span<const int64_t> in
 // output_padding to the stride or past it (invalid ONNX, and miscomputed by ONNX Runtime).
 bool StandardFormCanCarry(const ConvTransposeAttrs& original, const ConvTransposeAttrs& resolved);
 
+// The inverse for a node StandardFormCanCarry refuses: attributes with `output_shape` (pads
+// auto-generated, output_padding below the stride) that ResolvePads turns back into
+// `resolved`'s explicit pads and output_padding, for the given input spatial dims. Tries
+// auto_pad NOTSET, then SAME_UPPER (the two pad splits); fails when neither reproduces them.
+absl::StatusOr<ConvTransposeAttrs> OutputShapeFormOf(const ConvTransposeAttrs& resolved,
+                                                     absl::Span<const int64_t> input_spatial);
+
+// Whether some axis's output_padding reaches its stride (only output_shape can say that in a
+// standard node).
+bool OutputPaddingReachesStride(const ConvTransposeAttrs& attrs);
+
+// Replaces the node's padding attributes by `output_shape` (and auto_pad, output_padding) as
+// OutputShapeFormOf gave them; `pads` removed.
+void WriteOutputShapeForm(const ConvTransposeAttrs& attrs, onnx::NodeProto& node);
+
 // Replaces the node's padding attributes by explicit `pads` and `output_padding` (auto_pad and
 // output_shape removed), keeping every other attribute.
 void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node);

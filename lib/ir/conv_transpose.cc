@@ -246,6 +246,68 @@ void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
   }
 }
 
+bool OutputPaddingReachesStride(const ConvTransposeAttrs& attrs) {
+  for (int i = 0; i < attrs.spatial_rank; ++i) {
+    if (attrs.output_padding[i] >= attrs.strides[i]) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<ConvTransposeAttrs> OutputShapeFormOf(const ConvTransposeAttrs& resolved,
+                                                     absl::Span<const int64_t> input_spatial) {
+  const int n = resolved.spatial_rank;
+  if (static_cast<int>(input_spatial.size()) != n ||
+      std::any_of(input_spatial.begin(), input_spatial.end(), [](int64_t d) { return d < 0; })) {
+    return absl::FailedPreconditionError("the input's spatial dims are unknown");
+  }
+  ConvTransposeAttrs form = resolved;
+  form.pads_begin.assign(n, 0);
+  form.pads_end.assign(n, 0);
+  form.output_shape.assign(n, 0);
+  for (int i = 0; i < n; ++i) {
+    // The output size of the resolved node; an axis whose output_padding reaches the stride
+    // hands it to output_shape (ResolvePads grows it back from the negative total).
+    int64_t out = 0;
+    bool overflow = __builtin_mul_overflow(resolved.strides[i], input_spatial[i] - 1, &out);
+    overflow |= __builtin_add_overflow(out, (resolved.kernel_shape[i] - 1) * resolved.dilations[i] + 1, &out);
+    overflow |= __builtin_add_overflow(out, resolved.output_padding[i], &out);
+    overflow |= __builtin_sub_overflow(out, resolved.pads_begin[i] + resolved.pads_end[i], &out);
+    if (overflow) return absl::InvalidArgumentError("output size overflows 64 bits");
+    form.output_shape[i] = out;
+    if (resolved.output_padding[i] >= resolved.strides[i]) form.output_padding[i] = 0;
+  }
+  for (const char* auto_pad : {"NOTSET", "SAME_UPPER"}) {
+    form.auto_pad = auto_pad;
+    ConvTransposeAttrs check = form;
+    TFL_RETURN_IF_ERROR(ResolvePads(check, input_spatial));
+    if (check.pads_begin == resolved.pads_begin && check.pads_end == resolved.pads_end &&
+        check.output_padding == resolved.output_padding) {
+      return form;
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "pads [", absl::StrJoin(resolved.pads_begin, ","), ",", absl::StrJoin(resolved.pads_end, ","),
+      "] with output_padding [", absl::StrJoin(resolved.output_padding, ","),
+      "] have no output_shape form"));
+}
+
+void WriteOutputShapeForm(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
+  RemoveAttribute(node, "pads");
+  RemoveAttribute(node, "auto_pad");
+  RemoveAttribute(node, "output_padding");
+  SetIntsAttribute(node, "output_shape", attrs.output_shape);
+  if (attrs.auto_pad != "NOTSET") {
+    onnx::AttributeProto* a = node.add_attribute();
+    a->set_name("auto_pad");
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(attrs.auto_pad);
+  }
+  if (std::any_of(attrs.output_padding.begin(), attrs.output_padding.end(),
+                  [](int64_t p) { return p != 0; })) {
+    SetIntsAttribute(node, "output_padding", attrs.output_padding);
+  }
+}
+
 namespace {
 
 // ONNX 1.12's ConvTranspose shape inference indexes W's shape and its attribute vectors without
