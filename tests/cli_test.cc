@@ -69,9 +69,14 @@ TEST(Cli, TargetChoosesThePipelineForTheConsumer) {
   // onnx-tf is the custom-op form.
   ASSERT_EQ(RunOpt({input, "-o", dir + "/onnx_tf.onnx", "--target", "onnx-tf"}).exit_code, kExitOk);
   EXPECT_THAT(testing::ReadFile(dir + "/onnx_tf.onnx"), HasSubstr("ConvTransposeTF"));
-  // onnx2tf keeps standard nodes.
+  // onnx2tf keeps standard nodes; the summary says what its passes did.
   ASSERT_EQ(RunOpt({input, "-o", dir + "/onnx2tf.onnx", "--target=onnx2tf"}).exit_code, kExitOk);
   EXPECT_THAT(testing::ReadFile(dir + "/onnx2tf.onnx"), ::testing::Not(HasSubstr("ConvTransposeTF")));
+  auto decoder = RunOpt({testing::SourcePath("models/decoder_3d.onnx"), "-o",
+                         dir + "/decoder.onnx", "--target=onnx2tf"});
+  ASSERT_EQ(decoder.exit_code, kExitOk) << decoder.output;
+  EXPECT_THAT(decoder.output, HasSubstr("changed, no weight stored in TF layout"));
+  EXPECT_THAT(decoder.output, HasSubstr("split-conv-transpose-bias: changed (biases-split 2)"));
   // Usage errors.
   auto unknown = RunOpt({input, "-o", dir + "/x.onnx", "--target=tensorrt"});
   EXPECT_EQ(unknown.exit_code, kExitUsage);

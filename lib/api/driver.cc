@@ -259,11 +259,20 @@ void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream
     if (!result.changed) os << "; model unchanged";
     os << "\n";
   } else {
-    os << (result.changed ? "changed" : "unchanged")
-       << " (conv-transpose-to-tf is not in the pipeline)\n";
+    // A pipeline without conv-transpose-to-tf (the onnx2tf target, from-tf): weights stay in
+    // their layout; the pass lines below say what changed.
+    os << (result.changed ? "changed" : "unchanged") << ", no weight stored in TF layout\n";
   }
   for (const PassRun& run : result.passes) {
-    if (run.changed) os << "  " << run.name << ": changed\n";
+    if (!run.changed) continue;
+    os << "  " << run.name << ": changed";
+    const char* separator = " (";
+    for (const auto& [key, value] : run.statistics) {  // a std::map: in key order
+      if (value == 0) continue;
+      os << separator << key << " " << value;
+      separator = ", ";
+    }
+    os << (separator[0] == ',' ? ")\n" : "\n");
   }
   for (const Remark& remark : result.annotation.remarks()) {
     os << "  remark [" << remark.pass() << "] node '" << remark.node() << "' tensor '"
