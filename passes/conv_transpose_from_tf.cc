@@ -99,7 +99,8 @@ class ConvTransposeFromTfPass : public Pass {
     return absl::OkStatus();
   }
 
-  // The stored constant back in ONNX layout under its original name.
+  // The stored constant back in ONNX layout under its original name ((S, M/g, C) -> (C, M/g, S));
+  // below IR 4 its graph input entry follows.
   absl::Status RestoreConstant(PassContext& context, const std::string& tf_name,
                                const std::string& source, const RewrittenTensor& entry) {
     GraphView view(context.model);
@@ -140,29 +141,10 @@ class ConvTransposeFromTfPass : public Pass {
     }
     const std::string source = entry->source();
     const std::vector<int64_t> onnx_dims(entry->onnx_dims().begin(), entry->onnx_dims().end());
-    const std::vector<int64_t> tf_dims(entry->tf_dims().begin(), entry->tf_dims().end());
-
-    GraphView view(context.model);  // fresh: the previous tensor's edits removed nodes
-    TFL_ASSIGN_OR_RETURN(ConstantValue constant, FindConstant(view, tf_name));
-    onnx::TensorProto& tensor = *constant.tensor;
-    if (!std::equal(tensor.dims().begin(), tensor.dims().end(), tf_dims.begin(), tf_dims.end()) ||
-        onnx_dims.size() < 3) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tensor '", tf_name, "' has dims [", absl::StrJoin(tensor.dims(), ","),
-          "] but the annotation records TF dims [", absl::StrJoin(tf_dims, ","), "]"));
-    }
-    TFL_ASSIGN_OR_RETURN(MutableSlots slots, context.WeightSlots(tensor));
-    int64_t kernel_elements = 1;
-    for (size_t i = 2; i < onnx_dims.size(); ++i) kernel_elements *= onnx_dims[i];
-    PermuteOptions options;
-    options.num_threads = context.num_threads;
-    // (S, M/g, C) -> (C, M/g, S)
-    const int64_t m = onnx_dims[1], c = onnx_dims[0];
-    TFL_RETURN_IF_ERROR(context.PermuteSlots(tensor, slots, {kernel_elements, m, c, options}));
-    tensor.clear_dims();
-    for (int64_t d : onnx_dims) tensor.add_dims(d);
+    TFL_RETURN_IF_ERROR(RestoreConstant(context, tf_name, source, *entry));
 
     // Readers of the TF tensor: our Transpose (dropped) and custom ops (back to ConvTranspose).
+    GraphView view(context.model);  // fresh: the previous tensor's edits removed nodes
     for (const GraphView::Use& use : view.Uses(tf_name)) {
       if (use.node == nullptr) continue;
       if (IsCustomConvTranspose(*use.node)) {
@@ -178,20 +160,10 @@ class ConvTransposeFromTfPass : public Pass {
         break;
       }
     }
-    if (constant.constant_node != nullptr) {
-      *constant.constant_node->mutable_output(0) = source;
-    } else {
-      tensor.set_name(source);
-      // Below IR 4 the TF-layout initializer was listed as a graph input in the original's place.
-      if (constant.listed_as_input) RetypeInitializerInput(*constant.graph->graph, tf_name, tensor);
-    }
-
     auto* entries = context.annotation.mutable_tensors();
     for (int i = entries->size() - 1; i >= 0; --i) {
       if (entries->Get(i).tensor() == tf_name) entries->DeleteSubrange(i, 1);
     }
-    context.Count("weights-restored");
-    context.Count("bytes-permuted", static_cast<int64_t>(slots.slot_size) * slots.count);
     return absl::OkStatus();
   }
 
