@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -481,6 +482,90 @@ TEST_F(Kill, AtRandomMomentsThenRerunFinishes) {
     ExpectFinished(path);
   }
   RecordProperty("killed", killed);
+}
+
+// ---- in place, step by step --------------------------------------------------------------------
+// A weight larger than a tile (TFLAYOUT_TEST_TILE_BYTES shrinks the 8 MiB default) is permuted
+// step by step, each step journaled (lib/io/journaled_permute.h): the result is byte for byte
+// the whole-tensor path's; a SIGKILL at every step of it (before a step writes, halfway through
+// its writes, after its sync; and during recovery) followed by the same command gives that
+// result; and the step files never hold more than two steps, whatever the tensor.
+
+constexpr char kTinyTiles[] = "TFLAYOUT_TEST_TILE_BYTES=2048";
+
+int64_t StepFilesBytes(const std::string& model_path) {
+  int64_t total = 0;
+  for (const char* suffix : {".step0", ".step1"}) {
+    struct stat st {};
+    if (::stat((InPlaceJournalPath(model_path) + suffix).c_str(), &st) == 0) {
+      total += static_cast<int64_t>(st.st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+class KillTiled : public Kill {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    // W0 16 x 16 x 3 x 3 floats (9 KiB, three phases); the rest under the tile.
+    SaveExternal(MakeChain(1, 16), dir_ + "/orig", "m.onnx", 3);
+    CopyModel(dir_ + "/orig", dir_ + "/ref", "m.onnx");
+    ASSERT_EQ(RunTool({dir_ + "/ref/m.onnx", "--in-place"}).exit_code(), kExitOk);  // mapped
+    ref_model_ = ReadFile(dir_ + "/ref/m.onnx");
+    ref_data_ = ReadFile(dir_ + "/ref/m.onnx.data");
+  }
+};
+
+TEST_F(KillTiled, AtEveryStepThenRerunFinishes) {
+  const std::string tiled = Fresh("t");
+  ASSERT_EQ(RunTool({tiled, "--in-place"}, {kTinyTiles}).exit_code(), kExitOk);
+  ExpectFinished(tiled);
+  int steps = 0;
+  int64_t most_step_bytes = 0;
+  for (int n = 0;; ++n) {
+    SCOPED_TRACE("killed at step " + std::to_string(n));
+    ASSERT_LT(n, 1000) << "the run never completed";
+    const std::string path = Fresh("k");
+    const ToolRun first =
+        RunTool({path, "--in-place"}, {kTinyTiles, "TFLAYOUT_TEST_CRASH_AT=" + std::to_string(n)});
+    if (!first.killed()) {
+      ASSERT_EQ(first.exit_code(), kExitOk);
+      ExpectFinished(path);
+      steps = n;
+      break;
+    }
+    most_step_bytes = std::max(most_step_bytes, StepFilesBytes(path));
+    // Every third rerun without the small tiles: the interrupted tensor keeps its recorded ones.
+    const ToolRun second =
+        RunTool({path, "--in-place"}, n % 3 == 0 ? std::vector<std::string>{}
+                                                 : std::vector<std::string>{kTinyTiles});
+    ASSERT_EQ(second.exit_code(), kExitOk);
+    ExpectFinished(path);
+  }
+  // 9 KiB through 2 KiB tiles: tens of steps of three kill points each.
+  EXPECT_GE(steps, 40);
+  // Two step records of at most half a tile of saved bytes each, plus their heads, in whole
+  // file-system blocks: never the 9 KiB tensor.
+  EXPECT_GT(most_step_bytes, 0);
+  EXPECT_LE(most_step_bytes, 4 * 4096);
+  RecordProperty("kill_points", steps);
+}
+
+// Killed during the rerun too (the first kill points of a rerun are the undo of the last step
+// and the first steps after it).
+TEST_F(KillTiled, TwiceThenRerunFinishes) {
+  for (int n : {3, 10, 25, 41}) {
+    for (int m : {0, 1, 2, 3, 6}) {
+      SCOPED_TRACE("kills at " + std::to_string(n) + " then " + std::to_string(m));
+      const std::string path = Fresh("kk");
+      RunTool({path, "--in-place"}, {kTinyTiles, "TFLAYOUT_TEST_CRASH_AT=" + std::to_string(n)});
+      RunTool({path, "--in-place"}, {kTinyTiles, "TFLAYOUT_TEST_CRASH_AT=" + std::to_string(m)});
+      const ToolRun last = RunTool({path, "--in-place"}, {kTinyTiles});
+      ASSERT_EQ(last.exit_code(), kExitOk);
+      ExpectFinished(path);
+    }
+  }
 }
 
 }  // namespace

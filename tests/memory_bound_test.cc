@@ -7,8 +7,10 @@
 //
 // Peak memory is measured from outside: the tool's VmHWM (getrusage of the child) and, polled
 // from /proc every few milliseconds, its peak RssAnon (anonymous memory: what --in-place bounds;
-// its mapped file pages are the kernel's to write back and reclaim). -o must stay <= 64 MiB of
-// resident memory; --in-place <= 64 MiB of anonymous memory.
+// its mapped file pages would be the kernel's to write back and reclaim, but a tensor over a
+// tile is not mapped) and the disk blocks of --in-place's journal. Both modes must stay
+// <= 64 MiB of resident memory, and the journal <= 32 MiB on disk. --in-place is killed partway
+// once, and the rerun must finish the job exactly.
 //
 // Skipped (with the reason) when the cgroup v1 memory controller is not writable here. The
 // weight size can be lowered for a quick run with TFLAYOUT_MEMORY_TEST_CHANNELS (C = M, default
@@ -270,6 +272,7 @@ struct ToolRun {
   int64_t peak_rss = 0;   // VmHWM, from getrusage
   int64_t peak_anon = 0;  // RssAnon, polled
   int64_t cgroup_peak = 0;  // memory.max_usage_in_bytes (page cache included)
+  int64_t journal_peak = 0;  // disk blocks of the --in-place journal files, polled
   double seconds = 0;
   std::string output;
 };
@@ -279,7 +282,22 @@ int64_t StatusKiB(const std::string& status, const char* key) {
   return at == std::string::npos ? 0 : std::atoll(status.c_str() + at + std::strlen(key));
 }
 
-ToolRun RunInCgroup(const MemoryCgroup& cgroup, const std::vector<std::string>& args) {
+// Disk blocks held by the --in-place journal of `model` (main journal and step files).
+int64_t JournalDiskBytes(const std::string& model) {
+  int64_t total = 0;
+  for (const char* suffix : {"", ".step0", ".step1"}) {
+    struct stat st {};
+    if (::stat((InPlaceJournalPath(model) + suffix).c_str(), &st) == 0) {
+      total += static_cast<int64_t>(st.st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+// `in_place_model`: the model an --in-place run rewrites, whose journal is polled; `kill_after`:
+// SIGKILL the tool after that many seconds (0: never).
+ToolRun RunInCgroup(const MemoryCgroup& cgroup, const std::vector<std::string>& args,
+                    const std::string& in_place_model = "", double kill_after = 0) {
   ToolRun run;
   const std::string log = testing::MakeTempDir() + "/tool.log";
   const auto start = std::chrono::steady_clock::now();
@@ -310,6 +328,14 @@ ToolRun RunInCgroup(const MemoryCgroup& cgroup, const std::vector<std::string>& 
     }
     const std::string text = ReadText(status_path);
     run.peak_anon = std::max(run.peak_anon, StatusKiB(text, "RssAnon:") * 1024);
+    if (!in_place_model.empty()) {
+      run.journal_peak = std::max(run.journal_peak, JournalDiskBytes(in_place_model));
+    }
+    if (kill_after > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        start).count() > kill_after) {
+      ::kill(pid, SIGKILL);
+      kill_after = 0;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -323,7 +349,8 @@ void Report(const char* mode, const ToolRun& run, int64_t model_bytes) {
   std::cout << "[memory] " << mode << ": " << run.seconds << " s, peak RSS "
             << run.peak_rss / kMiB << " MiB, peak anonymous " << run.peak_anon / kMiB
             << " MiB, cgroup peak (page cache included) " << run.cgroup_peak / kMiB
-            << " MiB, weight " << model_bytes / kMiB << " MiB" << std::endl;
+            << " MiB, journal peak on disk " << run.journal_peak / kMiB << " MiB, weight "
+            << model_bytes / kMiB << " MiB" << std::endl;
   ::testing::Test::RecordProperty(absl::StrCat(mode, "_peak_rss_mib"),
                                   std::to_string(run.peak_rss / kMiB));
 }
@@ -368,10 +395,20 @@ TEST(MemoryBound, OneGiBWeightInA256MiBCgroupInAllThreeModes) {
     fs::remove(out);
     fs::remove(out + ".data");
 
-    const ToolRun in_place = RunInCgroup(cgroup, {"-q", "--in-place", in});
+    // --in-place, killed partway (after a third of the -o run's time), then run again: the
+    // rerun continues from the journal's last step. Memory and the journal are bounded by
+    // tiles: nothing is mapped, and the journal holds two steps.
+    const ToolRun killed = RunInCgroup(cgroup, {"-q", "--in-place", in}, in, run.seconds / 3);
+    EXPECT_TRUE(WIFSIGNALED(killed.exit_status)) << "finished before the kill";
+    Report("--in-place external, killed", killed, g.bytes());
+    const ToolRun in_place = RunInCgroup(cgroup, {"-q", "--in-place", in}, in);
     ExpectSucceeded(in_place, "--in-place external");
-    Report("--in-place external", in_place, g.bytes());
-    EXPECT_LE(in_place.peak_anon, kBound);
+    Report("--in-place external, rerun", in_place, g.bytes());
+    for (const ToolRun* r : {&killed, &in_place}) {
+      EXPECT_LE(r->peak_anon, kBound);
+      EXPECT_LE(r->peak_rss, kBound);
+      EXPECT_LE(r->journal_peak, 32 * kMiB);
+    }
     if (in_place.exit_status == 0) ExpectPermutedIndexPattern(FindTfWeight(in, g), g);
     EXPECT_FALSE(fs::exists(InPlaceJournalPath(in)));
     fs::remove(in);

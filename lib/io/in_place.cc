@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "lib/io/file_util.h"
 #include "lib/io/hasher.h"
+#include "lib/io/journaled_permute.h"
+#include "lib/io/tiled_permute.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/model_io.h"
 #include "tflayout/status.h"
@@ -31,7 +33,7 @@ InPlaceRewrite::~InPlaceRewrite() = default;
 
 absl::StatusOr<std::unique_ptr<InPlaceRewrite>> InPlaceRewrite::Begin(
     const std::string& model_path, const std::string& fingerprint) {
-  auto rewrite = std::unique_ptr<InPlaceRewrite>(new InPlaceRewrite);
+  auto rewrite = std::unique_ptr<InPlaceRewrite>(new InPlaceRewrite(InPlaceJournalPath(model_path)));
   rewrite->model_path_ = model_path;
   rewrite->journal_path_ = InPlaceJournalPath(model_path);
   rewrite->fingerprint_ = fingerprint;
@@ -57,6 +59,7 @@ absl::StatusOr<std::unique_ptr<InPlaceRewrite>> InPlaceRewrite::Begin(
   TFL_ASSIGN_OR_RETURN(auto model_id, HashFile(model_path));
   if (journal->commit() && *journal->commit() == model_id) {
     // The new model file is in place: only the journal was left.
+    TFL_RETURN_IF_ERROR(rewrite->steps_.Remove());
     TFL_RETURN_IF_ERROR(journal->Remove());
     rewrite->finished_ = true;
     return rewrite;
@@ -74,6 +77,16 @@ absl::StatusOr<std::unique_ptr<InPlaceRewrite>> InPlaceRewrite::Begin(
   }
   TFL_RETURN_IF_ERROR(journal->Truncate());
   if (journal->pending()) TFL_RETURN_IF_ERROR(journal->RollBack(*journal->pending()));
+  TFL_ASSIGN_OR_RETURN(std::optional<StepJournal::Record> step, rewrite->steps_.ReadLast());
+  if (step && journal->done().count(step->key) == 0) {
+    // A tensor rewritten step by step: undo its last step; the run continues from there.
+    const std::string& data_path = std::get<0>(step->key);
+    FileDescriptor data(::open(data_path.c_str(), O_RDWR | O_CLOEXEC));
+    if (data.get() < 0) return ErrnoError("cannot open external data", data_path);
+    TFL_RETURN_IF_ERROR(UndoJournaledStep(step->payload, data.get(), data_path));
+    InPlaceCrashPoint();
+    rewrite->resume_step_ = std::make_pair(step->key, std::move(step->payload));
+  }
   rewrite->done_ = journal->done();
   rewrite->resuming_ = true;
   rewrite->journal_ = std::move(journal);
@@ -111,6 +124,7 @@ absl::Status InPlaceRewrite::Finish(const ExternalDataStore& store, onnx::ModelP
   if (!journal_ && todo.empty()) return WriteFileAtomically(model_path_, bytes);
   if (!journal_) {
     TFL_ASSIGN_OR_RETURN(auto model_id, HashFile(model_path_));
+    TFL_RETURN_IF_ERROR(steps_.Remove());  // step records belong to a journal
     TFL_ASSIGN_OR_RETURN(journal_, InPlaceJournal::Create(journal_path_, model_id.first,
                                                    model_id.second, fingerprint_));
     InPlaceCrashPoint();
@@ -125,6 +139,26 @@ absl::Status InPlaceRewrite::Finish(const ExternalDataStore& store, onnx::ModelP
       it = files.emplace(region.path, std::move(fd)).first;
     }
     const int fd = it->second.get();
+    const bool resumed = resume_step_ && resume_step_->first == region.key();
+    const std::optional<WeightStore::Permute> permute = store.SinglePermute(region.key());
+    if (resumed || (permute && static_cast<size_t>(region.length) > TileBytes() &&
+                    permute->a * permute->b * permute->s == region.count)) {
+      if (!permute) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            journal_path_, ": the interrupted run permuted a tensor at offset ", region.offset,
+            " of '", region.path, "' that this run rewrites otherwise"));
+      }
+      // Step by step, journaled per step (lib/io/journaled_permute.h). A failure leaves the
+      // journal: rerunning the command continues from the last step.
+      TFL_RETURN_IF_ERROR(PermuteRegionJournaled(region, fd, *permute, TileBytes(),
+                                                 resumed ? resume_step_->second : "",
+                                                 steps_));
+      TFL_RETURN_IF_ERROR(
+          journal_->AppendSimple(kDone, region.path, region.offset, region.length));
+      InPlaceCrashPoint();
+      TFL_RETURN_IF_ERROR(steps_.Clear());
+      continue;
+    }
     TFL_RETURN_IF_ERROR(journal_->AppendBegin(region, fd));
     InPlaceCrashPoint();
     const int64_t map_offset = region.offset / page * page;
@@ -156,6 +190,7 @@ absl::Status InPlaceRewrite::Finish(const ExternalDataStore& store, onnx::ModelP
   TFL_RETURN_IF_ERROR(WriteFileAtomically(model_path_, bytes));
   SyncDir(DirOf(model_path_));
   InPlaceCrashPoint();
+  TFL_RETURN_IF_ERROR(steps_.Remove());
   return journal_->Remove();
 }
 

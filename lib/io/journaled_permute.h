@@ -1,0 +1,54 @@
+// --in-place for a weight larger than a tile: (A, B, S) -> (S, B, A) inside its file region,
+// with pread/pwrite of bounded pieces, restartable after a kill at any moment, and a journal
+// whose disk need is a step (about two tiles) rather than the tensor.
+//
+// An in-place permutation moves data across the whole tensor, so it is done as a schedule of
+// phases, each a sequence of steps that only depend on where the step starts:
+//   * the A x (B*S) transpose (A, B*S) -> (B*S, A), as either
+//       blocks of u | B*S elements, A x (B*S/u) of them transposed by cycle-following, then
+//       each (A, u) chunk transposed on its own (A*u elements <= a tile), or
+//       each (t, B*S) chunk transposed on its own (t | A, t*B*S elements <= a tile), then
+//       blocks of t elements, (A/t) x (B*S) of them transposed by cycle-following,
+//     whichever gives the larger block;
+//   * (B, S, A) -> (S, B, A): B x S blocks of A elements transposed by cycle-following.
+// A chunk step reads whole chunks (<= a tile), permutes them with the out-of-place kernel and
+// writes them back. A cycle step takes the next moves of the cycles (leaders in increasing
+// order, a visited bit per block), up to half a tile of blocks: it reads every block the moves
+// touch, then writes each destination from its source's value at the step's start (a cycle
+// reads every block before it writes it, so that is what moving one by one would do).
+//
+// Before a step writes anything, a step record (lib/io/step_journal.h) holds where the step starts
+// (phase, lane, cycle leader, position in the cycle, the value carried around the cycle) and
+// the bytes it will overwrite; the data file is fdatasync'd after the step. Recovery writes
+// the last step's bytes back, which puts the region exactly where that step started, and the
+// rerun continues from there (the visited bits of a cycle phase are recomputed from the
+// position by walking the index cycles, without touching data).
+//
+// Memory: two tile-sized buffers plus a visited bit per block of the current cycle phase
+// (e.g. 4096 x 4096 x 4 x 4 floats, 8 MiB tiles: 512 K blocks of 2 KiB -> 64 KiB). Nothing is
+// mapped, so resident memory does not count the tensor's file pages.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+#include "lib/io/external_region.h"
+#include "lib/io/step_journal.h"
+#include "tflayout/pass.h"
+
+namespace tflayout {
+
+// Writes the saved bytes of an interrupted step (a step record's payload) back into the data
+// file `data_fd` and syncs it: the region is then as it was when that step started.
+absl::Status UndoJournaledStep(const std::string& payload, int data_fd,
+                               const std::string& data_path);
+
+// Permutes `region` of `data_fd` in place, recording each step in `journal`. `resume`: the
+// payload of the last step record an interrupted run left for this region (already undone),
+// or empty to start from the beginning; when given, its tile size is used.
+absl::Status PermuteRegionJournaled(const ExternalRegion& region, int data_fd,
+                                    const WeightStore::Permute& permute, size_t tile_bytes,
+                                    const std::string& resume, StepJournal& journal);
+
+}  // namespace tflayout
