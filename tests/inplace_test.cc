@@ -545,10 +545,11 @@ TEST_F(KillTiled, AtEveryStepThenRerunFinishes) {
   }
   // 9 KiB through 2 KiB tiles: tens of steps of three kill points each.
   EXPECT_GE(steps, 40);
-  // Two step records of at most half a tile of saved bytes each, plus their heads, in whole
-  // file-system blocks: never the 9 KiB tensor.
+  // Two step records of at most two tiles of saved bytes each, plus their heads, in whole
+  // file-system blocks (the bound against the tensor's size is pinned at scale by
+  // journaled_permute_test and memory_bound_test).
   EXPECT_GT(most_step_bytes, 0);
-  EXPECT_LE(most_step_bytes, 4 * 4096);
+  EXPECT_LE(most_step_bytes, 4 * 2048 + 4 * 4096);
   RecordProperty("kill_points", steps);
 }
 

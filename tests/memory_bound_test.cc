@@ -9,7 +9,7 @@
 // from /proc every few milliseconds, its peak RssAnon (anonymous memory: what --in-place bounds;
 // its mapped file pages would be the kernel's to write back and reclaim, but a tensor over a
 // tile is not mapped) and the disk blocks of --in-place's journal. Both modes must stay
-// <= 64 MiB of resident memory, and the journal <= 32 MiB on disk. --in-place is killed partway
+// <= 64 MiB of resident memory, and the journal <= 40 MiB on disk. --in-place is killed partway
 // once, and the rerun must finish the job exactly.
 //
 // Skipped (with the reason) when the cgroup v1 memory controller is not writable here. The
@@ -407,7 +407,7 @@ TEST(MemoryBound, OneGiBWeightInA256MiBCgroupInAllThreeModes) {
     for (const ToolRun* r : {&killed, &in_place}) {
       EXPECT_LE(r->peak_anon, kBound);
       EXPECT_LE(r->peak_rss, kBound);
-      EXPECT_LE(r->journal_peak, 32 * kMiB);
+      EXPECT_LE(r->journal_peak, 40 * kMiB);  // two steps of two 8 MiB tiles, and heads
     }
     if (in_place.exit_status == 0) ExpectPermutedIndexPattern(FindTfWeight(in, g), g);
     EXPECT_FALSE(fs::exists(InPlaceJournalPath(in)));

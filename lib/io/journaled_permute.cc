@@ -110,6 +110,13 @@ struct Phase {
   int64_t r = 0, c = 0, block = 0;        // cycles: r x c blocks of `block` bytes -> c x r
 };
 
+// Bytes of a chunk step: two tiles, permuted in one buffer by the in-place kernel. Larger
+// chunks give larger blocks to the cycle phases (A * u elements per chunk: blocks of u), and
+// each block is a pwrite the step's sync writes back at a random place: with one tile, a 1 GiB
+// weight of 4096 x 4096 x 4 x 4 floats had 2 KiB blocks and spent most of its time there
+// (19 s; 8.6 s with two tiles, 4 KiB blocks, 31 MiB RSS; 6.9 s with four, 47 MiB RSS).
+int64_t ChunkBudget(int64_t tile) { return 2 * tile; }
+
 int64_t LargestDivisorAtMost(int64_t n, int64_t limit) {
   for (int64_t d = std::min(limit, n); d > 1; --d) {
     if (n % d == 0) return d;
@@ -120,7 +127,7 @@ int64_t LargestDivisorAtMost(int64_t n, int64_t limit) {
 std::vector<Phase> PlanPhases(int64_t a, int64_t b, int64_t s, int64_t e, int64_t tile) {
   std::vector<Phase> phases;
   const int64_t bs = b * s;
-  const int64_t tile_elements = std::max<int64_t>(1, tile / e);
+  const int64_t tile_elements = std::max<int64_t>(1, ChunkBudget(tile) / e);
   if (a > 1 && bs > 1) {  // (A, B*S) -> (B*S, A)
     const int64_t u = LargestDivisorAtMost(bs, tile_elements / a);
     const int64_t t = LargestDivisorAtMost(a, tile_elements / bs);
@@ -152,30 +159,29 @@ absl::Status SyncData(const Context& x) {
 
 absl::Status RunChunks(const Context& x, const Phase& p, int64_t phase_index, int64_t first) {
   const int64_t chunk_bytes = p.rows * p.cols * x.element_size;
-  const int64_t per_step = std::max<int64_t>(1, x.tile / chunk_bytes);
+  const int64_t per_step = std::max<int64_t>(1, ChunkBudget(x.tile) / chunk_bytes);
   const size_t buffer_bytes = static_cast<size_t>(std::min(per_step, p.count) * chunk_bytes);
-  TFL_ASSIGN_OR_RETURN(PageBuffer in, PageBuffer::Allocate(buffer_bytes));
-  TFL_ASSIGN_OR_RETURN(PageBuffer out, PageBuffer::Allocate(buffer_bytes));
+  TFL_ASSIGN_OR_RETURN(PageBuffer buf, PageBuffer::Allocate(buffer_bytes));
   for (int64_t i = first; i < p.count;) {
     const int64_t n = std::min(per_step, p.count - i);
     const Range range{x.region.offset + i * chunk_bytes, n * chunk_bytes};
     const size_t len = static_cast<size_t>(range.length);
-    TFL_RETURN_IF_ERROR(PreadAll(x.fd, in.data(), len, range.offset, x.region.path));
+    TFL_RETURN_IF_ERROR(PreadAll(x.fd, buf.data(), len, range.offset, x.region.path));
     StepStart start;
     start.tile_bytes = x.tile;
     start.phase = phase_index;
     start.leader = i;
-    TFL_RETURN_IF_ERROR(x.journal.Append(x.region, EncodeHead(start, {range}), in.data(), len));
+    TFL_RETURN_IF_ERROR(x.journal.Append(x.region, EncodeHead(start, {range}), buf.data(), len));
     InPlaceCrashPoint();
-    for (int64_t j = 0; j < n; ++j) {
-      TFL_RETURN_IF_ERROR(PermuteABSToSBAOutOfPlace(
-          in.data() + j * chunk_bytes, out.data() + j * chunk_bytes,
-          static_cast<size_t>(x.element_size), p.rows, 1, p.cols, x.options));
+    for (int64_t j = 0; j < n; ++j) {  // in place: the saved bytes are in the journal now
+      TFL_RETURN_IF_ERROR(PermuteABSToSBA(buf.data() + j * chunk_bytes,
+                                          static_cast<size_t>(x.element_size), p.rows, 1, p.cols,
+                                          x.options));
     }
     const size_t half = len / 2;
-    TFL_RETURN_IF_ERROR(PwriteAll(x.fd, out.data(), half, range.offset, x.region.path));
+    TFL_RETURN_IF_ERROR(PwriteAll(x.fd, buf.data(), half, range.offset, x.region.path));
     InPlaceCrashPoint();  // half a step written
-    TFL_RETURN_IF_ERROR(PwriteAll(x.fd, out.data() + half, len - half,
+    TFL_RETURN_IF_ERROR(PwriteAll(x.fd, buf.data() + half, len - half,
                                   range.offset + static_cast<int64_t>(half), x.region.path));
     TFL_RETURN_IF_ERROR(SyncData(x));
     InPlaceCrashPoint();
@@ -202,7 +208,10 @@ absl::Status RunCycles(const Context& x, const Phase& p, int64_t phase_index,
   auto src = [&](int64_t q) { return (q % p.r) * p.c + q / p.r; };
   const int64_t lane_bytes = std::min<int64_t>(p.block, std::max<int64_t>(1, x.tile / 2));
   const int64_t lanes = (p.block + lane_bytes - 1) / lane_bytes;
-  const int64_t moves_per_step = std::max<int64_t>(1, x.tile / (2 * lane_bytes));
+  // Half a tile to a tile of saved bytes per step, and at most a quarter tile of ranges
+  // (16 bytes each) when blocks are tiny.
+  const int64_t moves_per_step =
+      std::max<int64_t>(1, std::min(x.tile / lane_bytes, x.tile / 64));
   TFL_ASSIGN_OR_RETURN(PageBuffer read_buf,
                        PageBuffer::Allocate(static_cast<size_t>((2 * moves_per_step + 1) * lane_bytes)));
   TFL_ASSIGN_OR_RETURN(PageBuffer undo_buf,

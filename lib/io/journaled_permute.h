@@ -6,14 +6,14 @@
 // phases, each a sequence of steps that only depend on where the step starts:
 //   * the A x (B*S) transpose (A, B*S) -> (B*S, A), as either
 //       blocks of u | B*S elements, A x (B*S/u) of them transposed by cycle-following, then
-//       each (A, u) chunk transposed on its own (A*u elements <= a tile), or
-//       each (t, B*S) chunk transposed on its own (t | A, t*B*S elements <= a tile), then
+//       each (A, u) chunk transposed on its own (A*u elements <= two tiles), or
+//       each (t, B*S) chunk transposed on its own (t | A, t*B*S elements <= two tiles), then
 //       blocks of t elements, (A/t) x (B*S) of them transposed by cycle-following,
 //     whichever gives the larger block;
 //   * (B, S, A) -> (S, B, A): B x S blocks of A elements transposed by cycle-following.
-// A chunk step reads whole chunks (<= a tile), permutes them with the out-of-place kernel and
+// A chunk step reads whole chunks (<= two tiles), permutes them with the in-place kernel and
 // writes them back. A cycle step takes the next moves of the cycles (leaders in increasing
-// order, a visited bit per block), up to half a tile of blocks: it reads every block the moves
+// order, a visited bit per block), up to a tile of blocks: it reads every block the moves
 // touch, then writes each destination from its source's value at the step's start (a cycle
 // reads every block before it writes it, so that is what moving one by one would do).
 //
@@ -24,9 +24,13 @@
 // rerun continues from there (the visited bits of a cycle phase are recomputed from the
 // position by walking the index cycles, without touching data).
 //
-// Memory: two tile-sized buffers plus a visited bit per block of the current cycle phase
-// (e.g. 4096 x 4096 x 4 x 4 floats, 8 MiB tiles: 512 K blocks of 2 KiB -> 64 KiB). Nothing is
-// mapped, so resident memory does not count the tensor's file pages.
+// Memory: a chunk buffer of two tiles plus the in-place kernel's scratch, or a cycle step's
+// buffers (at most three tiles), plus a visited bit per block of the current cycle phase (e.g.
+// 4096 x 4096 x 4 x 4 floats, 8 MiB tiles: 256 K blocks of 4 KiB -> 32 KiB). Nothing is mapped,
+// so resident memory does not count the tensor's file pages. Disk: the two step files hold at
+// most two steps, each at most two tiles of saved bytes plus a quarter tile of ranges.
+// Dimensions without divisors of a useful size (primes) give one-element blocks: correct, but a
+// pread and a pwrite per element.
 #pragma once
 
 #include <cstddef>
