@@ -411,6 +411,21 @@ TEST(MemoryBound, OneGiBWeightInA256MiBCgroupInAllThreeModes) {
     }
     if (in_place.exit_status == 0) ExpectPermutedIndexPattern(FindTfWeight(in, g), g);
     EXPECT_FALSE(fs::exists(InPlaceJournalPath(in)));
+
+    // A second run on the converted model (compensate form: W = Transpose(W__tf)) changes
+    // nothing, and must not read W__tf into memory to find that out: -o, then --in-place.
+    const ToolRun again = RunInCgroup(cgroup, {"-q", in, "-o", out});
+    ExpectSucceeded(again, "-o on the converted model");
+    Report("-o on the converted model", again, g.bytes());
+    EXPECT_LE(again.peak_rss, kBound);
+    if (again.exit_status == 0) ExpectPermutedIndexPattern(FindTfWeight(out, g), g);
+    fs::remove(out);
+    fs::remove(out + ".data");
+    const ToolRun in_place_again = RunInCgroup(cgroup, {"-q", "--in-place", in}, in);
+    ExpectSucceeded(in_place_again, "--in-place on the converted model");
+    Report("--in-place on the converted model", in_place_again, g.bytes());
+    EXPECT_LE(in_place_again.peak_rss, kBound);
+    if (in_place_again.exit_status == 0) ExpectPermutedIndexPattern(FindTfWeight(in, g), g);
     fs::remove(in);
     fs::remove(dir + "/w.bin");
   }

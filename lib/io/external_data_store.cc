@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
@@ -90,6 +91,13 @@ absl::Status ExternalDataStore::PreloadTensorsPassesRead(onnx::ModelProto& model
     if (count.ok() && *count <= kTinyElements) wanted.push_back(&t);
     return absl::OkStatus();
   }));
+  // Weights the annotation records as rewritten: the compensate form's Transpose(W__tf) is
+  // conv-transpose-to-tf's own work, which fold-conv-transpose-weights leaves alone, so W__tf
+  // stays on disk (a second run on a converted model read it whole).
+  absl::flat_hash_set<std::string> rewritten;
+  if (auto annotation = ReadAnnotation(model); annotation.ok()) {
+    for (const RewrittenTensor& entry : annotation->tensors()) rewritten.insert(entry.source());
+  }
   GraphView view(model);
   for (const auto& info : view.graphs()) {
     for (const onnx::NodeProto& node : info->graph->node()) {
@@ -105,7 +113,9 @@ absl::Status ExternalDataStore::PreloadTensorsPassesRead(onnx::ModelProto& model
           wanted.push_back(constant->tensor);
         }
       }
-      AddConstantsBehindComputedWeight(view, node.input(1), wanted);
+      if (!rewritten.contains(node.input(1))) {
+        AddConstantsBehindComputedWeight(view, node.input(1), wanted);
+      }
     }
   }
   for (TensorProto* t : wanted) {
