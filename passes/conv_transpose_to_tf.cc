@@ -11,6 +11,7 @@
 #include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
+#include "lib/ir/local_functions.h"
 #include "tflayout/permute.h"
 #include "tflayout/status.h"
 #include "tflayout/tensor.h"
@@ -107,6 +108,7 @@ class ConvTransposeToTfPass : public Pass {
     context.Count("weights-rewritten", 0);
     context.Count("weights-left-alone", 0);
     context.Count("weights-already-tf", read_only_by_custom_ops);
+    CountFunctionBodyWeights(context);
 
     // Each weight traced back to its constant; weights sharing a constant are rewritten
     // together (torch's Identity for a shared parameter), in first-use order.
@@ -138,6 +140,29 @@ class ConvTransposeToTfPass : public Pass {
 
  private:
   static constexpr char kInitializersAsInputsOption[] = "initializers-as-inputs";
+
+  // A ConvTranspose inside a local function's body reads its weight through a formal input,
+  // bound at each call: it cannot be rewritten here. Each one the graphs reach counts as one
+  // weight left alone per call that runs it, so that "rewrote N of M" stays true without the inlining pass.
+  void CountFunctionBodyWeights(PassContext& context) {
+    if (context.model.functions_size() == 0) return;
+    LocalFunctions functions(context.model);
+    for (const onnx::FunctionProto* function : functions.Reachable()) {
+      const std::string label = FunctionLabel(*function);
+      const int64_t instances = std::max<int64_t>(1, functions.Instances(*function));
+      ForEachNodeDeep(function->node(), [&](const onnx::NodeProto& node) {
+        if (!IsOnnxConvTranspose(node) || node.input_size() < 2 || node.input(1).empty()) return;
+        context.AddRemark(
+            Name(), node.name(), node.input(1),
+            absl::StrCat("weight left alone: ConvTranspose '", node.name(),
+                         "' is inside local function '", label,
+                         "': run inline-conv-transpose-functions before this pass"));
+        // Every call binds its own weight.
+        context.Count("conv-transpose-weights", instances);
+        context.Count("weights-left-alone", instances);
+      });
+    }
+  }
 
   // Records why a weight stays in ONNX layout, with the way out where there is one.
   void LeaveAlone(PassContext& context, const GraphView& view, const std::string& weight,

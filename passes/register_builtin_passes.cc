@@ -4,6 +4,7 @@
 #include "passes/conv_transpose_from_tf.h"
 #include "passes/conv_transpose_to_tf.h"
 #include "passes/fold_conv_transpose_weights.h"
+#include "passes/inline_conv_transpose_functions.h"
 #include "passes/materialize_conv_transpose_dilations.h"
 #include "passes/remove_initializers_from_inputs.h"
 #include "passes/resolve_conv_transpose_pads.h"
@@ -19,6 +20,7 @@ absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
   TFL_RETURN_IF_ERROR(registry.Register(CreateSplitConvTransposeBiasPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateRemoveInitializersFromInputsPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateFoldConvTransposeWeightsPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateInlineConvTransposeFunctionsPass));
   return absl::OkStatus();
 }
 

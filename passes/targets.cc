@@ -11,13 +11,13 @@ const std::vector<Target>& Targets() {
       {"onnxruntime", kDefaultPipeline,
        "compensate form: valid ONNX, TF-layout weights behind a Transpose (the default)"},
       {"onnx-tf",
-       "fold-conv-transpose-weights,resolve-conv-transpose-pads,"
+       "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
        "materialize-conv-transpose-dilations,"
        "conv-transpose-to-tf{form=custom-op}",
        "custom-op form for onnx-tf with tflayout.onnx_tf_handler"},
       {"onnx2tf",
-       "fold-conv-transpose-weights,resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
-       "split-conv-transpose-bias",
+       "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
+       "materialize-conv-transpose-dilations,split-conv-transpose-bias",
        "plain ConvTranspose nodes onnx2tf converts exactly (ONNX-layout weights)"},
   };
   return *targets;

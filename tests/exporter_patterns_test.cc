@@ -109,7 +109,8 @@ TEST(InitializerInputs, Ir3DilatedWeightIsMaterializedWithItsInputEntry) {
   auto result = testing::RunPasses(model, kDefaultPipeline);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(VerifyModel(model).ok()) << VerifyModel(model);
-  EXPECT_EQ(result->passes[2].statistics.at("kernels-dilated"), 1);
+  EXPECT_EQ(result->passes[3].name, "materialize-conv-transpose-dilations");
+  EXPECT_EQ(result->passes[3].statistics.at("kernels-dilated"), 1);
   ASSERT_NE(FindInput(model, "W__tf"), nullptr);
   EXPECT_EQ(InputDims(*FindInput(model, "W__tf")), (std::vector<int64_t>{5, 5, 6, 4}));
 }

@@ -53,7 +53,8 @@ TEST(Registry, RejectsDuplicateNamesAndCreatesFreshInstances) {
               ElementsAre("resolve-conv-transpose-pads", "materialize-conv-transpose-dilations",
                           "conv-transpose-to-tf", "conv-transpose-from-tf",
                           "split-conv-transpose-bias",
-                          "remove-initializers-from-inputs", "fold-conv-transpose-weights"));
+                          "remove-initializers-from-inputs", "fold-conv-transpose-weights",
+                          "inline-conv-transpose-functions"));
   EXPECT_TRUE(absl::IsAlreadyExists(RegisterBuiltinPasses(registry)));
   auto a = registry.Create("conv-transpose-to-tf");
   auto b = registry.Create("conv-transpose-to-tf");
@@ -80,12 +81,14 @@ TEST(PassManager, RecordsStatisticsTimingAndPrintsIr) {
   auto result = RunPipeline(model, *passes, options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_THAT(printed, ElementsAre("conv-transpose-to-tf"));
-  ASSERT_EQ(result->passes.size(), 5u);
+  ASSERT_EQ(result->passes.size(), 6u);
+  EXPECT_EQ(result->passes[0].name, "inline-conv-transpose-functions");
   EXPECT_FALSE(result->passes[0].changed);
-  EXPECT_EQ(result->passes[4].name, "conv-transpose-to-tf");
-  EXPECT_TRUE(result->passes[4].changed);
-  EXPECT_EQ(result->passes[4].statistics.at("weights-rewritten"), 1);
-  EXPECT_GE(result->passes[4].seconds, 0.0);
+  EXPECT_FALSE(result->passes[1].changed);
+  EXPECT_EQ(result->passes[5].name, "conv-transpose-to-tf");
+  EXPECT_TRUE(result->passes[5].changed);
+  EXPECT_EQ(result->passes[5].statistics.at("weights-rewritten"), 1);
+  EXPECT_GE(result->passes[5].seconds, 0.0);
 }
 
 // A pass that breaks the graph: verification must catch it and name the pass.

@@ -147,8 +147,10 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(absl::string_vi
 // The pipeline tflayout-opt runs when --passes is not given.
 // split-conv-transpose-bias is in it so that the output never converts silently wrong through
 // onnx2tf (which drops 3-D ConvTranspose biases; onnxsim folds the compensate form back).
+// inline-conv-transpose-functions comes first: the other passes only see ConvTranspose nodes in
+// graphs, not in model-local function bodies (torch's export_modules_as_functions).
 inline constexpr char kDefaultPipeline[] =
-    "fold-conv-transpose-weights,resolve-conv-transpose-pads,"
+    "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
     "materialize-conv-transpose-dilations,split-conv-transpose-bias,conv-transpose-to-tf";
 
 }  // namespace tflayout

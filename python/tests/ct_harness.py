@@ -21,11 +21,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DEFAULT_PIPELINE = ("fold-conv-transpose-weights,resolve-conv-transpose-pads,"
-                    "materialize-conv-transpose-dilations,split-conv-transpose-bias,"
-                    "conv-transpose-to-tf")
-CUSTOM_PIPELINE = ("fold-conv-transpose-weights,resolve-conv-transpose-pads,"
-                   "materialize-conv-transpose-dilations,conv-transpose-to-tf{form=custom-op}")
+DEFAULT_PIPELINE = ("inline-conv-transpose-functions,fold-conv-transpose-weights,"
+                    "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
+                    "split-conv-transpose-bias,conv-transpose-to-tf")
+CUSTOM_PIPELINE = ("inline-conv-transpose-functions,fold-conv-transpose-weights,"
+                   "resolve-conv-transpose-pads,materialize-conv-transpose-dilations,"
+                   "conv-transpose-to-tf{form=custom-op}")
 NP_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16,
                "float64": TensorProto.DOUBLE}
