@@ -20,7 +20,10 @@
 // a remark unless {initializers-as-inputs=constant}, which rewrites them and drops the input
 // entry. Every name created is unique and a valid TensorFlow scope name (ScopeSafeName).
 // Statistics: conv-transpose-weights (distinct weights ConvTranspose nodes read) =
-// weights-rewritten + weights-already-tf + weights-left-alone (each with a remark). A node whose pads need shapes that are unknown stays a standard
+// weights-rewritten + weights-already-tf + weights-left-alone (each with a remark). A
+// ConvTranspose inside a model-local function the graph calls counts once per call that runs
+// it, as left alone, with a remark naming the function and the node (run
+// inline-conv-transpose-functions first: it is first in every target pipeline). A node whose pads need shapes that are unknown stays a standard
 // ConvTranspose in custom-op form (with a remark). The annotation records every rewrite, which
 // makes a second run a no-op.
 #pragma once

@@ -1,5 +1,7 @@
 #include "passes/inline_conv_transpose_functions.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -10,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/ir/local_functions.h"
 #include "tflayout/graph_view.h"
+#include "tflayout/model_io.h"
 #include "tflayout/status.h"
 
 namespace tflayout {
@@ -17,8 +20,21 @@ namespace {
 
 using NodeList = google::protobuf::RepeatedPtrField<onnx::NodeProto>;
 
+// Bounds on what inlining may build: nested functions calling each other twice per level
+// double the node count per level, and bodies with subgraphs inlined into subgraphs nest
+// deeper. A model past them fails the pass with a clear error instead of exhausting memory or
+// the stack of the recursive graph walks.
+constexpr int64_t kMaxInlinedNodes = int64_t{1} << 20;
+
+int64_t CountNodesDeep(const NodeList& nodes) {
+  int64_t n = 0;
+  ForEachNodeDeep(nodes, [&](const onnx::NodeProto&) { ++n; });
+  return n;
+}
+
 struct Call {
   onnx::GraphProto* graph;
+  int index;  // of the node in graph: calls are spliced last first, so it stays valid
   onnx::NodeProto* node;
   onnx::FunctionProto* function;
 };
@@ -157,8 +173,10 @@ class InlineConvTransposeFunctionsPass : public Pass {
     if (context.model.functions_size() == 0) return false;
     left_.clear();
     inlined_.clear();
+    nodes_created_ = 0;
     bool changed = false;
     // Each round inlines the calls the graphs hold now; nested calls surface in the next.
+    TFL_RETURN_IF_ERROR(CheckExpandedSize(context.model));
     const int max_rounds = context.model.functions_size() + 1;
     for (int round = 0; round <= max_rounds; ++round) {
       LocalFunctions functions(context.model);
@@ -168,6 +186,11 @@ class InlineConvTransposeFunctionsPass : public Pass {
       for (const Call& call : calls) {
         TFL_ASSIGN_OR_RETURN(bool inlined, Inline(context, view, call));
         changed |= inlined;
+      }
+      if (absl::Status depth = CheckGraphDepth(context.model, LoadOptions{}.max_graph_depth);
+          !depth.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("inlining local functions: ", depth.message()));
       }
     }
     changed |= RemoveUncalledFunctions(context);
@@ -193,10 +216,49 @@ class InlineConvTransposeFunctionsPass : public Pass {
                                              "' calls itself; call left as it is"));
           continue;
         }
-        calls.push_back({(*info)->graph, node, function});
+        calls.push_back({(*info)->graph, i, node, function});
       }
     }
     return calls;
+  }
+
+  // Fails before any change when inlining every call the graphs make would create more than
+  // kMaxInlinedNodes nodes (each function's expanded size, memoised over the call graph).
+  static absl::Status CheckExpandedSize(onnx::ModelProto& model) {
+    LocalFunctions functions(model);
+    absl::flat_hash_map<const onnx::FunctionProto*, int64_t> memo;
+    std::function<int64_t(const onnx::FunctionProto*)> expanded =
+        [&](const onnx::FunctionProto* f) -> int64_t {
+      if (auto it = memo.find(f); it != memo.end()) return it->second;
+      memo[f] = 1;  // a recursive function is never inlined: count its call as one node
+      int64_t n = 0;
+      ForEachNodeDeep(f->node(), [&](const onnx::NodeProto& node) {
+        const onnx::FunctionProto* callee = functions.Callee(node);
+        const bool inlined = callee != nullptr && functions.HoldsConvTranspose(*callee) &&
+                             !functions.IsRecursive(*callee);
+        n = std::min(kMaxInlinedNodes + 1, n + (inlined ? expanded(callee) : 1));
+      });
+      memo[f] = n;
+      return n;
+    };
+    int64_t total = 0;
+    const onnx::FunctionProto* largest = nullptr;
+    ForEachNodeDeep(model.graph().node(), [&](const onnx::NodeProto& node) {
+      const onnx::FunctionProto* callee = functions.Callee(node);
+      if (callee == nullptr || !functions.HoldsConvTranspose(*callee) ||
+          functions.IsRecursive(*callee)) {
+        return;
+      }
+      total = std::min(kMaxInlinedNodes + 1, total + expanded(callee));
+      if (largest == nullptr || expanded(callee) > expanded(largest)) largest = callee;
+    });
+    if (total > kMaxInlinedNodes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "inlining the calls of local functions holding a ConvTranspose would create more than ",
+          kMaxInlinedNodes, " nodes (largest: '", FunctionLabel(*largest),
+          "'; functions calling functions several times per level)"));
+    }
+    return absl::OkStatus();
   }
 
   void Leave(PassContext& context, const onnx::NodeProto& call, const std::string& message) {
@@ -284,6 +346,12 @@ class InlineConvTransposeFunctionsPass : public Pass {
       }
     }
 
+    nodes_created_ += CountNodesDeep(function.node());
+    if (nodes_created_ > kMaxInlinedNodes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "inlining local function '", label, "' at call '", node.name(), "' would create more than ",
+          kMaxInlinedNodes, " nodes (functions calling functions several times per level)"));
+    }
     NodeList body = function.node();
     BodyRenamer(view, prefix, values).Nodes(body);
     SubstituteAttributeRefs(body, node, FunctionAttributeDefaults(function));
@@ -305,8 +373,8 @@ class InlineConvTransposeFunctionsPass : public Pass {
       op->set_version(version);
     }
     inlined_.insert(label);
-    const int index = NodeIndex(*call.graph, call.node);
-    if (index < 0) {
+    const int index = call.index;
+    if (index >= call.graph->node_size() || call.graph->mutable_node(index) != call.node) {
       return absl::InternalError(absl::StrCat("call '", node.name(), "' of '", label,
                                               "' is not in its graph"));
     }
@@ -347,6 +415,7 @@ class InlineConvTransposeFunctionsPass : public Pass {
 
   absl::flat_hash_set<const onnx::NodeProto*> left_;  // calls left with a remark
   absl::flat_hash_set<std::string> inlined_;          // labels of functions inlined somewhere
+  int64_t nodes_created_ = 0;
 };
 
 }  // namespace

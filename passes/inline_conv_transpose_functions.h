@@ -27,7 +27,10 @@
 // remark naming the function and the domain (so do recursive functions and calls with more
 // inputs or outputs than the function declares). Functions no longer reached from the graph
 // after inlining are removed from ModelProto.functions. Exact: the body is the function's
-// definition, so ONNX Runtime computes the same values.
+// definition, so ONNX Runtime computes the same values. A model whose inlining would create
+// more than 2^20 nodes (functions calling functions several times per level), or nest
+// subgraphs deeper than LoadOptions::max_graph_depth, fails the pass with an error, unchanged
+// by it (the size is computed before anything is inlined).
 // Statistics: calls-inlined, calls-left, functions-removed.
 #pragma once
 

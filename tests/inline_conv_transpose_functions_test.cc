@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -366,6 +367,31 @@ TEST(InlineFunctions, CallsInsideSubgraphsAreInlinedThere) {
   EXPECT_EQ(Count(Attr(*if_after, "then_branch")->g(), "ConvTranspose"), 1);
   EXPECT_EQ(Count(Attr(*if_after, "else_branch")->g(), "ConvTranspose"), 1);
   ExpectValid(model);
+}
+
+}  // namespace
+}  // namespace tflayout
+
+namespace tflayout {
+namespace {
+
+TEST(InlineFunctions, ExponentialNestingFailsWithAClearErrorInsteadOfExhaustingMemory) {
+  // F0 = ConvTranspose; F_k calls F_{k-1} twice: 2^22 ConvTransposes once inlined.
+  std::vector<onnx::FunctionProto> functions = {Function(
+      "F0", {"x", "w"}, {"y"}, {Node("ConvTranspose", {"x", "w"}, {"y"}, "ct")})};
+  constexpr int kLevels = 22;
+  for (int k = 1; k <= kLevels; ++k) {
+    const std::string callee = absl::StrCat("F", k - 1);
+    functions.push_back(Function(absl::StrCat("F", k), {"x", "w"}, {"y"},
+                                 {Node(callee, {"x", "w"}, {"a"}, "first", kDomain),
+                                  Node(callee, {"a", "w"}, {"y"}, "second", kDomain)}));
+  }
+  onnx::ModelProto model =
+      Model({Node(absl::StrCat("F", kLevels), {"X", "W"}, {"Y"}, "call", kDomain)},
+            {Weight("W", {4, 4, 1, 1}, 0.1f)}, functions);
+  auto result = testing::RunPasses(model, kPass);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("would create more than"));
 }
 
 }  // namespace
