@@ -10,12 +10,12 @@ compared with ONNX Runtime on the original model (tolerance 1e-4 x max |ref|).
   onnxsim that does not hold for the folded vocoder (strict xfail; README, onnx2tf: no encoding
   of the compensate form is safe for onnx2tf without onnxsim).
 - Initializers kept as graph inputs (keep_initializers_as_inputs, IR >= 4) get the documented
-  way out first: remove-initializers-from-inputs before --target=onnx2tf, the
-  initializers-as-inputs=constant opt-in in the default pipeline.
+  way out first: remove-initializers-from-inputs, before --target=onnx2tf and before the
+  default pipeline.
 
 By default a stratified subset (every architecture at opset 17, the U-Net and the vocoder also
-at opset 13 with keep_initializers_as_inputs); TFLAYOUT_FULL_EXPORTERS=1 runs opsets 9, 13 and
-17, each with and without keep_initializers_as_inputs. The exporter's python is
+at opset 13 with keep_initializers_as_inputs); TFLAYOUT_FULL_EXPORTERS=1 runs opset 8 (IR 3)
+and opsets 9, 13 and 17, each with and without keep_initializers_as_inputs. The exporter's python is
 $TFLAYOUT_EXPORT_PYTHON (default: the repository's .venv, which has Debian's torch). The table
 (model, onnxsim, form, SavedModel / TFLite max rel. error or the refusal) is printed (pytest -s)
 and written to $TFLAYOUT_ONNX2TF_EXPORTERS_TABLE (default build/onnx2tf_real_exporters_table.md).
@@ -38,11 +38,11 @@ FULL = os.environ.get("TFLAYOUT_FULL_EXPORTERS") == "1"
 ARCH_NAMES = ["dcgan", "unet_dynamic_hw", "vocoder_wn_folded", "vocoder_wn_unfolded",
               "vocoder_sn_unfolded", "grouped_dilated_outpad_3d", "maskrcnn_mask_head"]
 if FULL:
-    CASES = [(n, o, k) for n in ARCH_NAMES for o in (9, 13, 17) for k in (False, True)]
+    CASES = [(n, 8, False) for n in ARCH_NAMES] + [
+        (n, o, k) for n in ARCH_NAMES for o in (9, 13, 17) for k in (False, True)]
 else:
     CASES = [(n, 17, False) for n in ARCH_NAMES] + [("unet_dynamic_hw", 13, True),
                                                      ("vocoder_wn_folded", 13, True)]
-OPT_IN = "{initializers-as-inputs=constant}"
 ROWS = []
 
 
@@ -78,10 +78,14 @@ def exported(tmp_path_factory):
     print("\n" + table)
 
 
+KINDS = ("saved_model", "tflite")
+
+
 def _cell(result):
     if result["error"] is not None:
         return "refused: " + result["error"][:90].replace("|", "/")
-    return " / ".join(f"{result['errors'][k]:.1e}" for k in ("saved_model", "tflite"))
+    return " / ".join(f"{r['rel_err']:.1e}" if "rel_err" in r else "refused: " + r["refused"][:60]
+                      for r in (result["kinds"][k] for k in KINDS))
 
 
 def _format_table(rows):
@@ -114,27 +118,33 @@ def _fixed_input_shape(original_path, run_shape):
 
 
 def _convert_and_compare(prepared, original_path, run_shape, folder, onnxsim):
-    """{"errors": {"saved_model", "tflite"}, "error": None} or {"errors": None, "error": text}."""
+    """{"error": conversion error or None, "kinds": {format: {"rel_err": e} or {"refused": why}}}:
+    each format on its own (a .tflite the runtime refuses does not hide the SavedModel's error)."""
     conversion = O.convert(prepared, folder, onnxsim, _fixed_input_shape(original_path, run_shape))
     if conversion.error is not None:
-        return {"errors": None, "error": conversion.error}
+        return {"error": conversion.error, "kinds": {k: {"refused": conversion.error} for k in KINDS}}
     feeds = {"x": np.random.default_rng(7).standard_normal(run_shape).astype(np.float32)}
     original = onnx.load(original_path)
     ref = H.ort_run(original, feeds)
     names = [o.name for o in original.graph.output]
-    errors = {}
+    kinds = {}
     for kind, runner, path in (("saved_model", O.run_saved_model, conversion.saved_model),
                                ("tflite", O.run_tflite, conversion.tflite)):
         try:
             got = runner(path, feeds, names)
         except Exception as e:  # noqa: BLE001 - a runtime refusal is a refusal
-            return {"errors": None, "error": f"{kind} does not run: {type(e).__name__}: {e}"[:300]}
-        errors[kind] = max(O.rel_err(got[n], ref[n]) for n in names)
-    return {"errors": errors, "error": None}
+            kinds[kind] = {"refused": f"{kind} does not run: {type(e).__name__}: {e}"[:300]}
+            continue
+        kinds[kind] = {"rel_err": max(O.rel_err(got[n], ref[n]) for n in names)}
+    return {"error": None, "kinds": kinds}
 
 
-def _exact(result):
-    return result["error"] is None and max(result["errors"].values()) <= O.TOL_F32
+def _exact(outcome):
+    return "rel_err" in outcome and outcome["rel_err"] <= O.TOL_F32
+
+
+def _silently_wrong(outcome):
+    return "rel_err" in outcome and not outcome["rel_err"] <= O.TOL_F32
 
 
 def _kept_as_inputs(path):
@@ -174,39 +184,51 @@ def test_target_onnx2tf_converts_exactly(exported, originals, tool, tmp_path, ca
     result = _convert_and_compare(prepared, row["path"], row["run_shape"], str(tmp_path / "tf"), onnxsim)
     _row(_case_id(case), onnxsim)["target"] = result
     baseline = originals(case, onnxsim)
-    if not _exact(baseline):
-        if _exact(result):
-            return  # better than onnx2tf on the original: fine
-        pytest.xfail(f"onnx2tf cannot convert the original exactly either: {_cell(baseline)}")
-    assert result["error"] is None, result["error"]
-    for kind, e in result["errors"].items():
-        assert e <= O.TOL_F32, f"{_case_id(case)} {kind}: rel. error {e:.3g}"
+    # Per format: exact; never converted and wrong; refused only where onnx2tf refuses (or gets
+    # wrong) the original too.
+    onnx2tf_limits = []
+    for kind in KINDS:
+        got = result["kinds"][kind]
+        if _exact(got):
+            continue
+        assert not _silently_wrong(got), f"{_case_id(case)} {kind}: rel. error {got['rel_err']:.3g}"
+        assert not _exact(baseline["kinds"][kind]), \
+            f"{_case_id(case)} {kind}: refused, but onnx2tf converts the original: {got['refused']}"
+        onnx2tf_limits.append(kind)
+    if onnx2tf_limits:
+        pytest.xfail(f"onnx2tf cannot convert the original exactly either ({', '.join(onnx2tf_limits)}): "
+                     f"{_cell(baseline)}")
 
 
 # onnx2tf without onnxsim reads the compensate form's TF-layout constant as an ONNX-layout weight,
 # skipping the Transpose (README, onnx2tf); the vocoder's first weight, (C, M, k) = (16, 8, 16),
-# has k == C, so the misread weight has the shape TF expects and the conversion succeeds.
+# has k == C, so the misread weight has the shape TF expects and the conversion succeeds. (At
+# opset 8 onnx2tf refuses the model earlier, at its Conv1d.)
 KNOWN_SILENTLY_WRONG = {("vocoder_wn_folded", False)}
+KNOWN_SILENTLY_WRONG_FROM_OPSET = 9
 
 
 @pytest.mark.parametrize("onnxsim", [True, False], ids=["onnxsim", "no-onnxsim"])
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_default_output_is_never_silently_wrong(exported, tool, tmp_path, case, onnxsim, request):
-    if (case[0], onnxsim) in KNOWN_SILENTLY_WRONG:
+    if (case[0], onnxsim) in KNOWN_SILENTLY_WRONG and case[1] >= KNOWN_SILENTLY_WRONG_FROM_OPSET:
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="onnx2tf without onnxsim reads the compensate form's TF-layout "
                                 "constant as an ONNX-layout weight, skipping the Transpose "
                                 "(README: onnx2tf)"))
     row = exported[case]
-    prepared = str(tmp_path / "default.onnx")
-    passes = H.DEFAULT_PIPELINE
-    if _kept_as_inputs(row["path"]):  # the documented opt-in, as test_real_exporters.py uses it
-        passes = passes.replace("conv-transpose-to-tf", "conv-transpose-to-tf" + OPT_IN)
-        passes = passes.replace("fold-conv-transpose-weights", "fold-conv-transpose-weights" + OPT_IN)
-    H.run_tool(row["path"], prepared, passes=passes)
+    prepared, src = str(tmp_path / "default.onnx"), row["path"]
+    if _kept_as_inputs(src):
+        # As for the target: constants first. (With the initializers-as-inputs=constant opt-in
+        # instead, split-conv-transpose-bias and materialize-conv-transpose-dilations leave those
+        # weights alone, and onnx2tf drops the 3-D bias as it does on the original: measured
+        # 0.57 on grouped_dilated_outpad_3d's SavedModel; README, onnx2tf.)
+        src = str(tmp_path / "constants.onnx")
+        H.run_tool(row["path"], src, passes="remove-initializers-from-inputs")
+    H.run_tool(src, prepared)
     result = _convert_and_compare(prepared, row["path"], row["run_shape"], str(tmp_path / "tf"), onnxsim)
     _row(_case_id(case), onnxsim)["default"] = result
-    if result["error"] is not None:
-        return  # refused loudly: acceptable
-    for kind, e in result["errors"].items():
-        assert e <= O.TOL_F32, f"{_case_id(case)} {kind}: converts with exit 0 but rel. error {e:.3g}"
+    for kind in KINDS:  # refused loudly is acceptable; converted and wrong is not
+        got = result["kinds"][kind]
+        assert not _silently_wrong(got), \
+            f"{_case_id(case)} {kind}: converts with exit 0 but rel. error {got['rel_err']:.3g}"
