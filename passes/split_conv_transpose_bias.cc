@@ -104,8 +104,12 @@ class SplitConvTransposeBiasPass : public Pass {
       return false;
     };
     if (one.empty()) return keep(absl::StrCat("element type ", DataTypeName(data_type), " is not floating point"));
-    if (DefaultOpset(context.model) < 9) return keep("the model's opset is below 9");
+    // BatchNormalization-7 and -8 compute the same per-channel add (their `spatial` defaults
+    // to 1); before 7 it has `is_test` and different semantics.
+    if (DefaultOpset(context.model) < 7) return keep("the model's opset is below 7");
 
+    const bool list_as_inputs = view.ir_version() < kFirstIrWithOptionalInitializerInputs &&
+                                candidate.graph == context.model.mutable_graph();
     // The statistics of a BatchNormalization that adds B and nothing else.
     const std::string zero(one.size(), '\0');
     std::vector<std::string> stats;
@@ -114,6 +118,8 @@ class SplitConvTransposeBiasPass : public Pass {
       onnx::TensorProto t =
           Filled(view.UniqueName(absl::StrCat(bias, suffix)), data_type, channels, *value);
       stats.push_back(t.name());
+      // Below IR 4 every initializer of the main graph is also listed as a graph input.
+      if (list_as_inputs) AddInitializerInput(*candidate.graph, t);
       *candidate.graph->add_initializer() = std::move(t);
     }
     const std::string& ones = stats[0];

@@ -16,8 +16,10 @@
 // itself is read unchanged (same tensor, same bytes).
 //
 // Conditions: ai.onnx ConvTranspose in any graph, group 1, a constant weight of rank 5 and a
-// bias input; float, float16 or double; default-domain opset >= 9 (BatchNormalization with
-// five inputs and no `spatial`). Otherwise the node is kept (with a remark when it has a bias
+// bias input; float, float16 or double; default-domain opset >= 7 (BatchNormalization with
+// five inputs; at 7 and 8 its `spatial` defaults to 1, the per-channel add of opset 9 on).
+// Below IR 4 the new statistics are listed as graph inputs of the main graph, as IR 3 requires
+// (torch.onnx.export at opset 8). Otherwise the node is kept (with a remark when it has a bias
 // but cannot be split). The ConvTranspose keeps its name.
 #pragma once
 

@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/ir/verify.h"
+#include "tflayout/graph_view.h"
 #include "tflayout/targets.h"
 #include "tests/test_util.h"
 
@@ -92,6 +93,53 @@ TEST(SplitConvTransposeBias, Float16StatisticsHoldHalfPrecisionOnes) {
   EXPECT_EQ(testing::WeightBytes(model, model.graph().node(1).input(1)),
             std::string("\x00\x3c\x00\x3c", 4));
   EXPECT_EQ(testing::WeightBytes(model, model.graph().node(1).input(3)), std::string(4, '\0'));
+}
+
+// torch.onnx.export at opset 8 (IR 3, every initializer a graph input): BatchNormalization-7
+// (spatial defaults to 1: per channel, as from opset 9) adds the bias the same way, and the
+// statistics it reads are listed as graph inputs, as IR 3 requires of every initializer.
+// Found by test_onnx2tf_real_exporters (grouped_dilated_outpad_3d at opset 8: the bias stayed
+// in the node, onnx2tf dropped it, rel. error 0.57 with --target=onnx2tf).
+TEST(SplitConvTransposeBias, Ir3Opset8SplitsWithStatisticsListedAsInputs) {
+  testing::ConvTransposeSpec spec;
+  spec.spatial_rank = 3;
+  spec.with_bias = true;
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  model.set_ir_version(3);
+  model.mutable_opset_import(0)->set_version(8);
+  for (const auto& init : model.graph().initializer()) AddInitializerInput(*model.mutable_graph(), init);
+  ASSERT_TRUE(VerifyModel(model).ok()) << VerifyModel(model);
+
+  auto result = testing::RunPasses(model, "split-conv-transpose-bias");
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->passes[0].changed);
+  EXPECT_EQ(result->passes[0].statistics.at("biases-split"), 1);
+  ASSERT_TRUE(VerifyModel(model).ok()) << VerifyModel(model);
+  ASSERT_EQ(model.graph().node_size(), 2);
+  const onnx::NodeProto& bn = model.graph().node(1);
+  EXPECT_EQ(bn.op_type(), "BatchNormalization");
+  ASSERT_EQ(bn.attribute_size(), 1);  // epsilon only: spatial keeps its default, 1
+  EXPECT_EQ(bn.attribute(0).name(), "epsilon");
+  for (const auto& init : model.graph().initializer()) {
+    bool listed = false;
+    for (const auto& input : model.graph().input()) listed |= input.name() == init.name();
+    EXPECT_TRUE(listed) << init.name() << " is not a graph input (IR 3)";
+  }
+}
+
+TEST(SplitConvTransposeBias, BelowOpset7TheBiasStays) {
+  testing::ConvTransposeSpec spec;
+  spec.spatial_rank = 3;
+  spec.with_bias = true;
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  model.set_ir_version(3);
+  model.mutable_opset_import(0)->set_version(6);  // BatchNormalization-6: is_test, spatial
+  for (const auto& init : model.graph().initializer()) AddInitializerInput(*model.mutable_graph(), init);
+  auto result = testing::RunPasses(model, "split-conv-transpose-bias");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->passes[0].changed);
+  EXPECT_EQ(model.graph().node_size(), 1);
+  EXPECT_EQ(model.graph().node(0).input_size(), 3);
 }
 
 TEST(Onnx2tfTarget, LeavesWeightsInOnnxLayoutAndStandardNodes) {

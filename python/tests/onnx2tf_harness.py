@@ -16,6 +16,12 @@ from typing import Dict, Optional
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A model onnx2tf converted wrongly can hold a convolution oneDNN has no kernel for: oneDNN then
+# aborts the whole process ("could not create a primitive descriptor"; seen running the default
+# output's conversions without onnxsim, tools/onnx2tf_encoding_probe.py), where TF's own kernels
+# raised errors the harness records as refusals. Not a cure: other misconverted models still
+# crash TF in both settings (SIGILL, TFLAYOUT_ONNX2TF_BASELINES' default/no-onnxsim batches).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def onnx2tf_versions() -> str:
@@ -70,10 +76,12 @@ def _ensure_onnxsim_on_path():
 _SAMPLE_IMAGES = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
-def convert(onnx_path: str, folder: str, onnxsim: bool) -> Conversion:
+def convert(onnx_path: str, folder: str, onnxsim: bool,
+            overwrite_input_shape: Optional[list] = None) -> Conversion:
     """onnx2tf as its command line runs it (onnxsim on or off), in this process. onnx2tf
     reports many errors by sys.exit: those become Conversion.error. onnx2tf overwrites its
-    input file with onnxsim's output, so it gets a copy."""
+    input file with onnxsim's output, so it gets a copy. ``overwrite_input_shape`` is onnx2tf's
+    -ois (["name:d0,d1,..."]), how its users fix the dynamic dimensions of an input."""
     import onnx2tf
     if onnxsim:
         _ensure_onnxsim_on_path()
@@ -94,7 +102,8 @@ def convert(onnx_path: str, folder: str, onnxsim: bool) -> Conversion:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=folder,
                             not_use_onnxsim=not onnxsim, non_verbose=True, output_signaturedefs=True,
-                            copy_onnx_input_output_names_to_tflite=True)
+                            copy_onnx_input_output_names_to_tflite=True,
+                            overwrite_input_shape=overwrite_input_shape)
     except BaseException as e:  # noqa: BLE001 - SystemExit included: onnx2tf exits on errors
         tail = [l for l in log.getvalue().splitlines() if l.strip()][-3:]
         error = f"{type(e).__name__}: {e} | {' / '.join(tail)}"[:400]

@@ -9,7 +9,10 @@ batch that fails to convert is split until the failing configurations stand alon
 
 By default 160 configurations (seed 2024); TFLAYOUT_ONNX2TF_FULL=1 runs 520.
 TFLAYOUT_ONNX2TF_BASELINES=1 also records onnx2tf on the original models and on the default
-(compensate) output, for the README table (no assertion: those are onnx2tf's results).
+(compensate) output, for the README table (no assertion: those are onnx2tf's results). The default output
+without onnxsim crashes TensorFlow (SIGILL) while running one of the models onnx2tf misconverts
+(onnx2tf 1.29.24, seed 2024, batches of 40): its figures come from
+tools/onnx2tf_encoding_probe.py instead (README, onnx2tf).
 Each run writes a summary to $TFLAYOUT_ONNX2TF_SUMMARY (default build/onnx2tf_summary.json).
 """
 import json

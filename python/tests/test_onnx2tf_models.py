@@ -6,10 +6,14 @@ default) and off (-nuo).
 - The default (compensate) output must never convert silently wrong: onnx2tf either refuses it
   or gets it right. With onnxsim (onnx2tf's default) it holds for every model: onnxsim folds
   the compensate form back and split-conv-transpose-bias (in the default pipeline) keeps onnx2tf
-  from dropping decoder_3d's 3-D biases. Without onnxsim (-nuo) it does not hold yet: onnx2tf
-  reads the TF-layout constant behind the Transpose as a channels-first activation; four models
-  are refused, vocoder_upsampler_1d converts with a wrong result (xfail, strict: it must be
-  fixed or stay documented). The answer for onnx2tf users is --target=onnx2tf.
+  from dropping decoder_3d's 3-D biases. Without onnxsim (-nuo) it cannot hold (README, onnx2tf):
+  onnx2tf 1.29.24 reads a ConvTranspose weight computed by a one-input node from a constant as
+  that constant in ONNX layout, skipping the node (here the compensating Transpose), and any
+  other computed weight through its activation-layout guesses plus a search over axis
+  permutations for one whose shape fits. Four models are refused; vocoder_upsampler_1d
+  (W__tf (16, 8, 16): k == C_in, so the misread weight has the right shape) converts with a
+  wrong result: a strict xfail, so the test fails when onnx2tf changes. The answer for onnx2tf
+  users is --target=onnx2tf.
 """
 import os
 import shutil
@@ -82,8 +86,9 @@ def test_default_output_is_never_silently_wrong(tool, models_dir, tmp_path, name
                                                 request):
     if (name, onnxsim) in KNOWN_SILENTLY_WRONG:
         request.applymarker(pytest.mark.xfail(
-            strict=True, reason="onnx2tf without onnxsim permutes the compensate form's TF-layout "
-                                "constant as if it were an activation (README: onnx2tf)"))
+            strict=True, reason="onnx2tf without onnxsim reads the compensate form's TF-layout "
+                                "constant as an ONNX-layout weight, skipping the Transpose "
+                                "(README: onnx2tf)"))
     src = os.path.join(models_dir, name + ".onnx")
     prepared = str(tmp_path / "default.onnx")
     H.run_tool(src, prepared)
