@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -28,13 +27,6 @@ struct Case {
   size_t element_size;
   size_t tile_bytes;
 };
-
-std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
 
 TEST(JournaledPermute, InPlaceEqualsTheInMemoryKernel) {
   const std::vector<Case> cases = {
@@ -61,7 +53,7 @@ TEST(JournaledPermute, InPlaceEqualsTheInMemoryKernel) {
     SCOPED_TRACE(::testing::Message() << "A=" << c.a << " B=" << c.b << " S=" << c.s
                                       << " elem=" << c.element_size << " tile=" << c.tile_bytes);
     const size_t n = static_cast<size_t>(c.a * c.b * c.s) * c.element_size;
-    const std::string input = Bytes(n, static_cast<uint32_t>(n));
+    const std::string input = testing::RandomBytes(n, static_cast<uint32_t>(n));
     std::string want(n, '\0');
     ASSERT_TRUE(PermuteABSToSBAOutOfPlace(input.data(), want.data(), c.element_size, c.a, c.b,
                                           c.s).ok());

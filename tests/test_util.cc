@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -255,6 +256,13 @@ absl::StatusOr<PipelineResult> RunPasses(onnx::ModelProto& model, const std::str
 
 std::string SourcePath(const std::string& relative) {
   return std::string(TFLAYOUT_SOURCE_DIR) + "/" + relative;
+}
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(rng());
+  return out;
 }
 
 }  // namespace tflayout::testing

@@ -66,4 +66,7 @@ absl::StatusOr<PipelineResult> RunPasses(onnx::ModelProto& model, const std::str
 
 std::string SourcePath(const std::string& relative);
 
+// n pseudo-random bytes, the same for the same seed.
+std::string RandomBytes(size_t n, uint32_t seed);
+
 }  // namespace tflayout::testing
