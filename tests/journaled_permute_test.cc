@@ -17,19 +17,16 @@
 #include "lib/io/file_util.h"
 #include "lib/io/step_journal.h"
 #include "tflayout/permute.h"
+#include "tests/permute_case.h"
 #include "tests/test_util.h"
 
 namespace tflayout {
 namespace {
 
-struct Case {
-  int64_t a, b, s;
-  size_t element_size;
-  size_t tile_bytes;
-};
+using testing::PermuteCase;
 
 TEST(JournaledPermute, InPlaceEqualsTheInMemoryKernel) {
-  const std::vector<Case> cases = {
+  const std::vector<PermuteCase> cases = {
       {64, 32, 9, 4, 4096},      // blocks of B*S divisors, then (A, u) chunks
       {4, 300, 7, 4, 8400},      // (t, B*S) chunks first, then blocks of t elements
       {16, 16, 16, 4, 256},      // small tile: many steps, several chunks per step
@@ -49,14 +46,11 @@ TEST(JournaledPermute, InPlaceEqualsTheInMemoryKernel) {
     dir = ::access("/dev/shm", W_OK) == 0 && ::mkdtemp(tmpl) != nullptr ? tmpl
                                                                         : testing::MakeTempDir();
   }
-  for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << "A=" << c.a << " B=" << c.b << " S=" << c.s
-                                      << " elem=" << c.element_size << " tile=" << c.tile_bytes);
-    const size_t n = static_cast<size_t>(c.a * c.b * c.s) * c.element_size;
-    const std::string input = testing::RandomBytes(n, static_cast<uint32_t>(n));
-    std::string want(n, '\0');
-    ASSERT_TRUE(PermuteABSToSBAOutOfPlace(input.data(), want.data(), c.element_size, c.a, c.b,
-                                          c.s).ok());
+  for (const PermuteCase& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c);
+    const size_t n = c.Bytes();
+    std::string input, want;
+    ASSERT_TRUE(c.InputAndExpected(input, want));
     const std::string data_path = dir + "/w.data", journal_path = dir + "/w.journal";
     testing::WriteFile(data_path, "xyz" + input + "tail");  // an unaligned region
     StepJournal journal(journal_path);

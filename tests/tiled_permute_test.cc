@@ -14,19 +14,16 @@
 #include "gtest/gtest.h"
 #include "lib/io/file_util.h"
 #include "tflayout/permute.h"
+#include "tests/permute_case.h"
 #include "tests/test_util.h"
 
 namespace tflayout {
 namespace {
 
-struct Case {
-  int64_t a, b, s;
-  size_t element_size;
-  size_t tile_bytes;
-};
+using testing::PermuteCase;
 
 TEST(TiledPermute, BetweenFilesEqualsTheInMemoryKernel) {
-  const std::vector<Case> cases = {
+  const std::vector<PermuteCase> cases = {
       {3, 5, 7, 4, 1 << 20},    // whole tensor in one tile
       {64, 32, 9, 4, 4096},     // whole rows, several b per tile
       {64, 32, 9, 4, 64 * 36},  // exactly one b per tile
@@ -39,14 +36,11 @@ TEST(TiledPermute, BetweenFilesEqualsTheInMemoryKernel) {
       {16, 16, 16, 4, 4 * 16 * 16 - 4},
   };
   const std::string dir = testing::MakeTempDir();
-  for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << "A=" << c.a << " B=" << c.b << " S=" << c.s
-                                      << " elem=" << c.element_size << " tile=" << c.tile_bytes);
-    const size_t n = static_cast<size_t>(c.a * c.b * c.s) * c.element_size;
-    const std::string input = testing::RandomBytes(n, static_cast<uint32_t>(n));
-    std::string want(n, '\0');
-    ASSERT_TRUE(PermuteABSToSBAOutOfPlace(input.data(), want.data(), c.element_size, c.a, c.b,
-                                          c.s).ok());
+  for (const PermuteCase& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c);
+    const size_t n = c.Bytes();
+    std::string input, want;
+    ASSERT_TRUE(c.InputAndExpected(input, want));
     // Offsets that are not multiples of anything, on both sides.
     const std::string in_path = dir + "/in.bin", out_path = dir + "/out.bin";
     testing::WriteFile(in_path, "xyz" + input + "tail");
