@@ -267,9 +267,10 @@ absl::StatusOr<ConvTransposeAttrs> OutputShapeFormOf(const ConvTransposeAttrs& r
   for (int i = 0; i < n; ++i) {
     // The output size of the resolved node; an axis whose output_padding reaches the stride
     // hands it to output_shape (ResolvePads grows it back from the negative total).
-    int64_t out = 0;
+    int64_t out = 0, span = 0;
     bool overflow = __builtin_mul_overflow(resolved.strides[i], input_spatial[i] - 1, &out);
-    overflow |= __builtin_add_overflow(out, (resolved.kernel_shape[i] - 1) * resolved.dilations[i] + 1, &out);
+    overflow |= __builtin_mul_overflow(resolved.kernel_shape[i] - 1, resolved.dilations[i], &span);
+    overflow |= __builtin_add_overflow(out, span + 1, &out);
     overflow |= __builtin_add_overflow(out, resolved.output_padding[i], &out);
     overflow |= __builtin_sub_overflow(out, resolved.pads_begin[i] + resolved.pads_end[i], &out);
     if (overflow) return absl::InvalidArgumentError("output size overflows 64 bits");
