@@ -664,10 +664,7 @@ class FoldConvTransposeWeightsPass : public Pass {
 
   absl::StatusOr<bool> Run(PassContext& context) override {
     options_.initializer_inputs_are_constant = Option("initializers-as-inputs") == "constant";
-    opset_ = 1;
-    for (const auto& op : context.model.opset_import()) {
-      if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
-    }
+    opset_ = std::max<int64_t>(1, DefaultDomainOpset(context.model));
     // Weight names first (the view is rebuilt after each fold, which removes nodes).
     std::vector<std::string> weights;
     {

@@ -51,13 +51,6 @@ onnx::TensorProto Filled(const std::string& name, int32_t data_type, int64_t cha
   return tensor;
 }
 
-int64_t DefaultOpset(const onnx::ModelProto& model) {
-  for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
-  }
-  return 0;
-}
-
 class SplitConvTransposeBiasPass : public Pass {
  public:
   std::string Name() const override { return "split-conv-transpose-bias"; }
@@ -103,10 +96,12 @@ class SplitConvTransposeBiasPass : public Pass {
       context.AddRemark(Name(), node.name(), bias, absl::StrCat("bias kept in the node: ", why));
       return false;
     };
-    if (one.empty()) return keep(absl::StrCat("element type ", DataTypeName(data_type), " is not floating point"));
+    if (one.empty()) {
+      return keep(absl::StrCat("element type ", DataTypeName(data_type), " is not floating point"));
+    }
     // BatchNormalization-7 and -8 compute the same per-channel add (their `spatial` defaults
     // to 1); before 7 it has `is_test` and different semantics.
-    if (DefaultOpset(context.model) < 7) return keep("the model's opset is below 7");
+    if (DefaultDomainOpset(context.model) < 7) return keep("the model's opset is below 7");
 
     const bool list_as_inputs = view.ir_version() < kFirstIrWithOptionalInitializerInputs &&
                                 candidate.graph == context.model.mutable_graph();

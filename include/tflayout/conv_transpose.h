@@ -57,6 +57,9 @@ struct ConvTransposeAttrs {
 };
 
 bool IsOnnxConvTranspose(const onnx::NodeProto& node);
+
+// The model's ai.onnx opset version ("" or "ai.onnx" domain), 0 when it imports none.
+int64_t DefaultDomainOpset(const onnx::ModelProto& model);
 bool IsCustomConvTranspose(const onnx::NodeProto& node);
 
 // Reads a ConvTranspose's attributes for a weight of the given dims (C, M/g, k...), checking

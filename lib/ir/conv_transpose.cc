@@ -246,6 +246,13 @@ void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
   }
 }
 
+int64_t DefaultDomainOpset(const onnx::ModelProto& model) {
+  for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  }
+  return 0;
+}
+
 bool OutputPaddingReachesStride(const ConvTransposeAttrs& attrs) {
   for (int i = 0; i < attrs.spatial_rank; ++i) {
     if (attrs.output_padding[i] >= attrs.strides[i]) return true;
