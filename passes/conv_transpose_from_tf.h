@@ -1,4 +1,5 @@
-// conv-transpose-from-tf: the exact inverse of conv-transpose-to-tf.
+// conv-transpose-from-tf: Undo conv-transpose-to-tf: weights back to ONNX layout (bit for bit),
+// custom ops back to ConvTranspose
 //
 // Before (as conv-transpose-to-tf left it, per annotation entry):
 //     W__tf (TF layout), W = Transpose(W__tf) and/or Y = tflayout.ConvTransposeTF(X, W__tf, B)

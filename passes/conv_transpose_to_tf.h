@@ -1,4 +1,5 @@
-// conv-transpose-to-tf: stores constant ConvTranspose weights in TensorFlow's layout.
+// conv-transpose-to-tf: Store constant ConvTranspose weights in TensorFlow layout (k..., M/group,
+// C) and annotate the graph
 //
 // Before (ONNX layout, W: (C, M/g, k1..kn)):
 //     W = initializer (or Constant)           Y = ConvTranspose(X, W, B)

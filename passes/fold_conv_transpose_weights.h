@@ -1,5 +1,5 @@
-// fold-conv-transpose-weights: a ConvTranspose weight computed from constants becomes a
-// constant, so that conv-transpose-to-tf can store it in TF layout.
+// fold-conv-transpose-weights: Fold constant subgraphs that compute ConvTranspose weights
+// (weight_norm, spectral_norm exports) into initializers
 //
 // Before (nn.utils.weight_norm exported with do_constant_folding=False):
 //     n = ReduceL2(v, axes=[1,2], keepdims=1)     v, g: initializers

@@ -1,6 +1,5 @@
-// inline-conv-transpose-functions: a call of a model-local function whose body computes a
-// ConvTranspose is replaced by the function's body, so that the passes after it see that
-// ConvTranspose and its weight in the graph.
+// inline-conv-transpose-functions: Inline calls of model-local functions whose body computes a
+// ConvTranspose, so that the passes after it see the weight
 //
 // Before (torch.onnx.export(..., export_modules_as_functions={Up}), opset >= 15):
 //     graph:      Y = __main__.Up(X, a.ct.weight, a.ct.bias)     a.ct.weight: initializer

@@ -1,4 +1,5 @@
-// materialize-conv-transpose-dilations: a dilated kernel becomes the equivalent undilated one.
+// materialize-conv-transpose-dilations: Rewrite dilated ConvTranspose kernels into equivalent
+// zero-inserted kernels of size (k-1)*d+1 (TensorFlow's CPU kernels reject dilation)
 //
 // Before:  Y = ConvTranspose(X, W) dilations=[d1,d2]       W: (C, M/g, k1, k2)
 // After:   Y = ConvTranspose(X, W_d) dilations=[1,1]       W_d: (C, M/g, (k1-1)*d1+1, ...)

@@ -1,5 +1,5 @@
-// remove-initializers-from-inputs: initializers stop being graph inputs, so every pass (and
-// every runtime) may treat them as constants.
+// remove-initializers-from-inputs: Drop initializers from the main graph's inputs (IR >= 4), making
+// them constants
 //
 // Before (IR >= 4, e.g. torch.onnx.export(..., keep_initializers_as_inputs=True)):
 //     graph inputs: X, W, B          initializers: W, B

@@ -1,4 +1,5 @@
-// resolve-conv-transpose-pads: auto_pad and output_shape become explicit begin/end pads.
+// resolve-conv-transpose-pads: Turn ConvTranspose auto_pad / output_shape into explicit begin/end
+// pads where the input's spatial shape is known
 //
 // Before:  Y = ConvTranspose(X, W) auto_pad=SAME_LOWER strides=[2,2]       (X: 1x8x5x7)
 //    or:   Y = ConvTranspose(X, W) output_shape=[10,14]

@@ -1,5 +1,5 @@
-// split-conv-transpose-bias: the bias of a 3-D, ungrouped ConvTranspose moves into a
-// BatchNormalization that only adds it.
+// split-conv-transpose-bias: Move the bias of a 3-D ungrouped ConvTranspose into a
+// BatchNormalization that only adds it (onnx2tf drops that bias)
 //
 // Before:  Y = ConvTranspose(X, W, B)                 W: (C, M, k1, k2, k3), group = 1
 // After:   Y__no_bias = ConvTranspose(X, W)
