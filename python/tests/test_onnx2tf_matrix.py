@@ -8,12 +8,10 @@ configurations share one ONNX model (independent subgraphs), so onnx2tf runs onc
 batch that fails to convert is split until the failing configurations stand alone.
 
 By default 160 configurations (seed 2024); TFLAYOUT_ONNX2TF_FULL=1 runs 520.
-TFLAYOUT_ONNX2TF_BASELINES=1 also records onnx2tf on the original models and on the default
-(compensate) output, for the README table (no assertion: those are onnx2tf's results). The default output
-without onnxsim crashes TensorFlow (SIGILL) while running one of the models onnx2tf misconverts
-(onnx2tf 1.29.24, seed 2024, batches of 40): its figures come from
-tools/onnx2tf_encoding_probe.py instead (README, onnx2tf).
-Each run writes a summary to $TFLAYOUT_ONNX2TF_SUMMARY (default build/onnx2tf_summary.json).
+scripts/results/onnx2tf_matrix.py measures onnx2tf on the original models and on the default
+(compensate) output beside this target, for docs/results (onnx2tf's own results, asserted
+nowhere). Each run writes a summary to $TFLAYOUT_ONNX2TF_SUMMARY (default
+build/onnx2tf_summary.json).
 """
 import json
 import os
@@ -101,12 +99,3 @@ def test_target_onnx2tf_matrix(tool, onnxsim):
     for kind in ("saved_model", "tflite"):
         assert entry[kind]["not_passing"] == {}, (kind, entry[kind]["not_passing"])
     assert entry["saved_model"]["pass"] == len(configs)
-
-
-@pytest.mark.skipif(os.environ.get("TFLAYOUT_ONNX2TF_BASELINES") != "1",
-                    reason="README baselines: set TFLAYOUT_ONNX2TF_BASELINES=1")
-@pytest.mark.parametrize("onnxsim", [True, False], ids=["onnxsim", "no-onnxsim"])
-@pytest.mark.parametrize("form", ["original", "default"])
-def test_baselines(tool, form, onnxsim):
-    configs, results = _run(form, onnxsim)
-    _record(form, onnxsim, configs, results)
