@@ -17,9 +17,9 @@ Python process starts with the parent's RSS as its peak):
   --in-place      (ii) only: tflayout-opt --in-place on the generated model
 and (iii) a model whose one ConvTranspose weight is 1 GiB (--large-channels 4096), embedded
 and external: tflayout-opt -o on both, --in-place on the external one, every element checked;
-peak RSS there is the memory bound (tiles, not tensors; README "Memory").
+peak RSS there is the memory bound (tiles, not tensors; docs/large-models.md, "Memory").
 
-and prints a table and the ratios the project tracks (issue 3):
+and prints a table and the ratios the project tracks:
   (i)  speedup recipe / tflayout >= 10 and tflayout peak RSS <= 1.25 x model file
   (ii) --in-place peak RSS <= 64 MiB
 

@@ -1,4 +1,4 @@
-// What real exporters write around ConvTranspose weights (issue 10), on small generated models:
+// What real exporters write around ConvTranspose weights, on small generated models:
 // initializers listed as graph inputs (IR 3 and keep_initializers_as_inputs), torch's names
 // ("onnx::ConvTranspose_304", "/main/0/ConvTranspose"), and the counts the CLI reports.
 // python/tests/test_real_exporters.py runs the same behaviours on real torch exports.
