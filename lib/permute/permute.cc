@@ -221,9 +221,8 @@ Buffer Allocate(size_t bytes) {
 }
 
 // Scratch of one call, reused by the next call on the same thread. Allocating and freeing the
-// 2 MiB panel buffer per tensor let glibc's heap grow by 2 MiB per tensor in one measured run
-// (2 GiB of RSS after the 1024 tensors of an 8 GiB model, bench/e2e_compare.py), and fresh
-// pages cost a page fault each. Each thread keeps at most one buffer of up to
+// 2 MiB panel buffer per tensor can let glibc's heap grow by 2 MiB per tensor (models with
+// thousands of weights, bench/e2e_compare.py), and fresh pages cost a page fault each. Each thread keeps at most one buffer of up to
 // kMaxCachedScratchBytes; a lease taken while the thread's buffer is lent out, or a larger
 // one, is allocated and freed as before.
 class ScratchLease {
@@ -495,8 +494,8 @@ void StreamCycles(const CycleWalker& w, u8* p, size_t blk, uint64_t* bits, uint6
     }
     const uintptr_t a = reinterpret_cast<uintptr_t>(p + idx * blk);
     for (uintptr_t q = a & ~uintptr_t{63}; q < a + blk; q += 64) {
-      // Into L2 (read, low locality): measured 25-35% faster for blocks of 256 B to 4 KiB than
-      // a prefetch for writing into L1, which the moves' own loads and stores then compete with.
+      // Into L2 (read, low locality) rather than for writing into L1, where the prefetched lines
+      // would compete with the moves' own loads and stores.
       __builtin_prefetch(reinterpret_cast<const void*>(q), 0, 1);
     }
     ring[tail++ & kMask] = idx | (start ? kStart : 0);
@@ -610,9 +609,9 @@ int64_t LargestDivisorAtMost(int64_t n, int64_t limit) {
 
 void InPlace(const Ctx& c, u8* p, int64_t A, int64_t B, int64_t S);
 
-// Blocks below this many bytes make the block pass slow (measured on a 256 MiB array: 32 B blocks
-// 1.3 GB/s, 64 B 2.5 GB/s, 256 B 4.8 GB/s, 1-4 KiB 8 GB/s, against 21 GB/s for one
-// read-modify-write pass).
+// Blocks below this many bytes make the block pass slow: each block is a random access, and
+// blocks of a few cache lines run far below a sequential read-modify-write pass
+// (bench/permute_bench measures both).
 constexpr size_t kSmallBlockBytes = 128;
 
 // Largest panel permuted in place inside L3: half the L3 (at most 16 MiB), 8 MiB if unknown.

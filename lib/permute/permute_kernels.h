@@ -345,8 +345,8 @@ static inline void CopyRun(unsigned char* d, const unsigned char* s, bool nt) {
 
 // Rows of A handled together: each destination run is RunBytes<T>() long. For 1-byte elements
 // 128-byte runs and 16 KiB tiles, so that each source row visit reads 128 bytes (two whole lines)
-// rather than 32 (measured on a 128 MiB int8 array: 0.31 -> 0.42 of the streaming copy); the
-// 2-byte ones keep 256-byte runs and 8 KiB tiles (measured: no better otherwise).
+// rather than 32; the 2-byte ones keep 256-byte runs and 8 KiB tiles (permute_bench found
+// nothing better for them).
 template <typename T>
 constexpr size_t RunBytes() {
   return sizeof(T) == 2 ? 256 : 128;
