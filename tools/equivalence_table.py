@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns the equivalence summary JSON (written by python/tests/test_equivalence_tf.py, default
-build/equivalence_summary.json) into Markdown tables for the README.
+build/equivalence_summary.json) into Markdown tables (scripts/results/equivalence.py puts them
+in docs/results/equivalence.md).
 
 usage: tools/equivalence_table.py [SUMMARY.json] [> table.md]
 """

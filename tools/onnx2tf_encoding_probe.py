@@ -1,4 +1,4 @@
-"""How onnx2tf without onnxsim (-nuo) converts encodings of the compensate form (README: onnx2tf).
+"""How onnx2tf without onnxsim (-nuo) converts encodings of the compensate form (docs/targets-and-forms.md, onnx2tf).
 
 Takes the default (compensate) output of tflayout-opt and re-encodes each TF-layout weight:
   initializer    as written: initializer W__tf -> Transpose -> ConvTranspose

@@ -1,6 +1,6 @@
 """Runs the equivalence matrix: ORT reference vs (a) tf.nn from the annotation, (b) onnx-tf with
 our handler on the custom-op form, (c) stock onnx-tf on the compensate form, plus (o) stock
-onnx-tf on the original model (baseline, for the README table)."""
+onnx-tf on the original model (baseline, for docs/results/equivalence.md)."""
 from __future__ import annotations
 
 import os

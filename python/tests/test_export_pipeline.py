@@ -1,4 +1,4 @@
-"""The export pipeline end to end, as the README's recipe tells people to run it:
+"""The export pipeline end to end, as docs/api.md's recipe tells people to run it:
 
 PyTorch model -> torch.onnx.export -> tflayout.run (Python API, custom-op form)
   -> onnx-tf with tflayout's handler -> TF SavedModel -> the same outputs as PyTorch.

@@ -6,7 +6,7 @@ default) and off (-nuo).
 - The default (compensate) output must never convert silently wrong: onnx2tf either refuses it
   or gets it right. With onnxsim (onnx2tf's default) it holds for every model: onnxsim folds
   the compensate form back and split-conv-transpose-bias (in the default pipeline) keeps onnx2tf
-  from dropping decoder_3d's 3-D biases. Without onnxsim (-nuo) it cannot hold (README, onnx2tf):
+  from dropping decoder_3d's 3-D biases. Without onnxsim (-nuo) it cannot hold (docs/targets-and-forms.md, onnx2tf):
   onnx2tf 1.29.24 reads a ConvTranspose weight computed by a one-input node from a constant as
   that constant in ONNX layout, skipping the node (here the compensating Transpose), and any
   other computed weight through its activation-layout guesses plus a search over axis
@@ -88,7 +88,7 @@ def test_default_output_is_never_silently_wrong(tool, models_dir, tmp_path, name
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="onnx2tf without onnxsim reads the compensate form's TF-layout "
                                 "constant as an ONNX-layout weight, skipping the Transpose "
-                                "(README: onnx2tf)"))
+                                "(docs/targets-and-forms.md, onnx2tf)"))
     src = os.path.join(models_dir, name + ".onnx")
     prepared = str(tmp_path / "default.onnx")
     H.run_tool(src, prepared)

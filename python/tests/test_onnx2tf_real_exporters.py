@@ -7,7 +7,7 @@ compared with ONNX Runtime on the original model (tolerance 1e-4 x max |ref|).
   model exactly; where onnx2tf cannot (measured on the original: refused, or wrong), the case
   is an xfail naming what onnx2tf does with the original.
 - The default (compensate) output must never convert silently wrong: refused, or exact. Without
-  onnxsim that does not hold for the folded vocoder (strict xfail; README, onnx2tf: no encoding
+  onnxsim that does not hold for the folded vocoder (strict xfail; docs/targets-and-forms.md: no encoding
   of the compensate form is safe for onnx2tf without onnxsim).
 - Initializers kept as graph inputs (keep_initializers_as_inputs, IR >= 4) get the documented
   way out first: remove-initializers-from-inputs, before --target=onnx2tf and before the
@@ -201,7 +201,7 @@ def test_target_onnx2tf_converts_exactly(exported, originals, tool, tmp_path, ca
 
 
 # onnx2tf without onnxsim reads the compensate form's TF-layout constant as an ONNX-layout weight,
-# skipping the Transpose (README, onnx2tf); the vocoder's first weight, (C, M, k) = (16, 8, 16),
+# skipping the Transpose (docs/targets-and-forms.md, onnx2tf); the vocoder's first weight, (C, M, k) = (16, 8, 16),
 # has k == C, so the misread weight has the shape TF expects and the conversion succeeds. (At
 # opset 8 onnx2tf refuses the model earlier, at its Conv1d.)
 KNOWN_SILENTLY_WRONG = {("vocoder_wn_folded", False)}
@@ -215,14 +215,14 @@ def test_default_output_is_never_silently_wrong(exported, tool, tmp_path, case, 
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="onnx2tf without onnxsim reads the compensate form's TF-layout "
                                 "constant as an ONNX-layout weight, skipping the Transpose "
-                                "(README: onnx2tf)"))
+                                "(docs/targets-and-forms.md, onnx2tf)"))
     row = exported[case]
     prepared, src = str(tmp_path / "default.onnx"), row["path"]
     if _kept_as_inputs(src):
         # As for the target: constants first. (With the initializers-as-inputs=constant opt-in
         # instead, split-conv-transpose-bias and materialize-conv-transpose-dilations leave those
-        # weights alone, and onnx2tf drops the 3-D bias as it does on the original: measured
-        # 0.57 on grouped_dilated_outpad_3d's SavedModel; README, onnx2tf.)
+        # weights alone, and onnx2tf drops the 3-D bias as it does on the original, e.g. in
+        # grouped_dilated_outpad_3d's SavedModel; docs/targets-and-forms.md, onnx2tf.)
         src = str(tmp_path / "constants.onnx")
         H.run_tool(row["path"], src, passes="remove-initializers-from-inputs")
     H.run_tool(src, prepared)
