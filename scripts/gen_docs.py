@@ -115,7 +115,9 @@ def render(info):
         if options:
             out += ["| option | values | default | meaning |", "|---|---|---|---|"]
             for opt, values, default, text in options:
-                out.append(f"| `{opt}` | `{values.replace('|', '` \\| `')}` | `{default}` | {text} |")
+                shown = " \\| ".join(f"`{v}`" for v in values.split("|"))
+                text = text.replace("|", "\\|")
+                out.append(f"| `{opt}` | {shown} | `{default}` | {text} |")
             out.append("")
         comment = header_comment(name)
         if comment is not None:
