@@ -1,8 +1,8 @@
 """The command blocks of README.md and how to run them (test_readme.py, test_onnx2tf_readme.py).
 
 A block is a ```bash or ```python fence. An HTML comment on the line before it says how to run
-it, when the default (in a scratch folder holding model.onnx, a copy of a bundled model) does
-not fit:
+it, when the default (in a scratch folder holding model.onnx and big.onnx, copies of a bundled
+model) does not fit:
 
     <!-- readme-test: skip (reason) -->   not run; the reason says why and where it is tested
     <!-- readme-test: repo-root -->       run once, from the repository's root

@@ -1,7 +1,7 @@
 """Every command block of README.md runs, on every bundled model, so the guide cannot rot.
 
-Blocks without a marker run in README order in a scratch folder holding model.onnx (a copy of
-the bundled model); readme_blocks.py describes the markers. The onnx2tf blocks run in
+Blocks without a marker run in README order in a scratch folder holding model.onnx and big.onnx
+(copies of the bundled model); readme_blocks.py describes the markers. The onnx2tf blocks run in
 test_onnx2tf_readme.py (they need the onnx2tf venv). The set of skipped blocks is kept small
 and each names its reason.
 """
@@ -25,12 +25,12 @@ def test_readme_has_the_blocks_the_guide_promises():
     assert "pip install" in text
     assert len(text.splitlines()) <= 250
     runnable = [b for b in BLOCKS if b.marker != "skip"]
-    assert len(runnable) >= 7, [b.name for b in runnable]
+    assert len(runnable) >= 8, [b.name for b in runnable]
 
 
 def test_skipped_blocks_are_few_and_say_why():
     skipped = [b for b in BLOCKS if b.marker == "skip"]
-    assert len(skipped) <= 4, [b.name for b in skipped]
+    assert len(skipped) <= 3, [b.name for b in skipped]
     for b in skipped:
         assert b.reason, f"{b.name}: a skipped block must give its reason"
 
@@ -57,7 +57,8 @@ def _installed_env(prefix):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_readme_blocks_on_bundled_model(model, tool, install_prefix, tmp_path):
-    shutil.copy(os.path.join(R.H.REPO, "models", model + ".onnx"), tmp_path / "model.onnx")
+    for name in ("model.onnx", "big.onnx"):  # the README's examples name both
+        shutil.copy(os.path.join(R.H.REPO, "models", model + ".onnx"), tmp_path / name)
     env = R.environment()
     ran = 0
     for block in BLOCKS:
@@ -65,8 +66,12 @@ def test_readme_blocks_on_bundled_model(model, tool, install_prefix, tmp_path):
             continue
         R.run(block, str(tmp_path), _installed_env(install_prefix) if block.marker == "installed" else env)
         ran += 1
-    assert ran >= 5
+    assert ran >= 6
     assert (tmp_path / "out.onnx").is_file()
+    with open(os.path.join(R.H.REPO, "models", model + ".onnx"), "rb") as f:
+        assert (tmp_path / "model.onnx").read_bytes() == f.read(), "model.onnx was modified"
+    assert (tmp_path / "big.onnx").read_bytes() != (tmp_path / "model.onnx").read_bytes(), \
+        "--in-place left big.onnx as it was"
 
 
 def test_readme_blocks_from_the_repository_root(tool):
