@@ -27,6 +27,22 @@
 //   - SAME_UPPER/SAME_LOWER with stride > (k-1)*d + 1 + output_padding: ONNX Runtime clamps
 //     the total to 0, so the pads are 0 and the output is the full result (plus
 //     output_padding), not in*stride as the spec's text says. We follow ONNX Runtime.
+//
+// Negative explicit pads (invalid ONNX: ONNX Runtime refuses to load them) are repaired where
+// their meaning is known; tf2onnx writes them for Keras Conv{1,2,3}DTranspose layers whose
+// output is larger than the full result (docs/tf2onnx.md):
+//   - a negative end pad -p extends the output by p bias-only positions at the end: pad 0 and
+//     output_padding + p.
+//       Before: Y = ConvTranspose(X, W, B) pads=[0, 0, -1, -1] strides=[2, 2]
+//       After:  Y = ConvTranspose(X, W, B) pads=[0, 0, 0, 0] output_padding=[1, 1] strides=[2, 2]
+//     Where output_padding would reach the stride, the node gets the equivalent output_shape
+//     form instead (kept, with a remark, as above), or an error when there is none.
+//   - a negative begin pad: ONNX gives it no meaning. tf2onnx (producer_name "tf2onnx") halves
+//     a negative total as it halves a positive one, while TensorFlow puts the whole extension
+//     at the end, so in its models both pads of such an axis (<= 0) go to output_padding.
+//       Before: pads=[-1, -1, -1, -1] strides=[3, 3]   After: pads=[0, 0, 0, 0] output_padding=[2, 2]
+//     From any other producer, or beside a positive end pad, it is an error naming the node and
+//     the attribute.
 #pragma once
 
 #include <memory>

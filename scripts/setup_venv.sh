@@ -32,13 +32,21 @@ fi
 venv_open --system-site-packages
 venv_is_current && exit 0
 venv_install
+# Packages whose declared dependencies contradict the pins but that run on them (see the
+# "# no-deps:" lines of the requirements file).
+mapfile -t no_deps < <(sed -n 's/^# no-deps: *//p' "$req")
+if (( ${#no_deps[@]} )); then
+  say "installing without dependencies: ${no_deps[*]}"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+    "$venv/bin/python" -m pip install --progress-bar off --no-deps "${no_deps[@]}"
+fi
 
 # Smoke test: the pinned stack imports together with Debian's torch.
 "$venv/bin/python" - <<'EOF'
 import os, warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore")
-import numpy, onnx, onnxruntime, tensorflow, onnx_tf.backend  # noqa: F401
+import numpy, onnx, onnxruntime, tensorflow, onnx_tf.backend, tf2onnx  # noqa: F401
 try:
     import torch
     tv = torch.__version__

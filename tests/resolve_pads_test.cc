@@ -214,3 +214,164 @@ TEST(ResolvePadsPass, RewritesAttributesAndLeavesUnknownShapesWithARemark) {
 
 }  // namespace
 }  // namespace tflayout
+
+namespace tflayout {
+namespace {
+
+std::map<std::string, std::vector<int64_t>> IntsAttributes(const onnx::NodeProto& node) {
+  std::map<std::string, std::vector<int64_t>> attrs;
+  for (const auto& attr : node.attribute()) {
+    attrs[attr.name()].assign(attr.ints().begin(), attr.ints().end());
+  }
+  return attrs;
+}
+
+// What tf2onnx writes for Keras Conv2DTranspose(padding="valid", output_padding=1): the extra
+// row and column of the Keras output hold only the bias, which is output_padding.
+TEST(ResolvePadsPass, NegativeEndPadsBecomeOutputPadding) {
+  testing::ConvTransposeSpec spec;  // X 1x4x5x5, k 3
+  spec.strides = {2, 3};
+  spec.pads = {0, 0, -1, -2};
+  spec.with_bias = true;
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->changed);
+  auto attrs = IntsAttributes(model.graph().node(0));
+  EXPECT_THAT(attrs["pads"], ElementsAre(0, 0, 0, 0));
+  EXPECT_THAT(attrs["output_padding"], ElementsAre(1, 2));
+  EXPECT_EQ(attrs.count("output_shape"), 0u);
+
+  // Idempotent: a second run finds nothing to do.
+  const std::string once = model.SerializeAsString();
+  auto again = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(model.SerializeAsString(), once);
+}
+
+TEST(ResolvePadsPass, NegativeEndPadAddsToAnExistingOutputPaddingAndKeepsPositivePads) {
+  testing::ConvTransposeSpec spec;
+  spec.spatial_rank = 1;
+  spec.strides = {4};
+  spec.pads = {1, -2};
+  spec.output_padding = {1};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto attrs = IntsAttributes(model.graph().node(0));
+  EXPECT_THAT(attrs["pads"], ElementsAre(1, 0));
+  EXPECT_THAT(attrs["output_padding"], ElementsAre(3));
+}
+
+// Output padding would reach the stride: ONNX can say that only with output_shape, which the
+// pass then treats like any other output_shape past the full result (kept, with a remark).
+TEST(ResolvePadsPass, NegativeEndPadOfAStrideOrMoreBecomesOutputShape) {
+  testing::ConvTransposeSpec spec;  // in 5, k 3, stride 2: full 11
+  spec.strides = {2, 2};
+  spec.pads = {0, 0, -2, -1};  // out 11 + 2 = 13 rows, 11 + 1 = 12 columns
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->changed);
+  auto attrs = IntsAttributes(model.graph().node(0));
+  EXPECT_EQ(attrs.count("pads"), 0u);
+  EXPECT_THAT(attrs["output_shape"], ElementsAre(13, 12));
+  // Reading it back gives the repaired pads: the extension in output_padding.
+  ConvTransposeAttrs read = *ReadConvTransposeAttrs(model.graph().node(0), {4, 6, 3, 3});
+  ASSERT_TRUE(ResolvePads(read, {5, 5}).ok());
+  EXPECT_THAT(read.pads_begin, ElementsAre(0, 0));
+  EXPECT_THAT(read.pads_end, ElementsAre(0, 0));
+  EXPECT_THAT(read.output_padding, ElementsAre(2, 1));
+  auto annotation = ReadAnnotation(model);
+  ASSERT_TRUE(annotation.ok());
+  ASSERT_EQ(annotation->remarks_size(), 1);
+  EXPECT_THAT(annotation->remarks(0).message(), ::testing::HasSubstr("output_padding [2,1]"));
+}
+
+// Cropping the beginning while extending the end by a stride or more has no standard form:
+// output_shape past the full result never crops.
+TEST(ResolvePadsPass, NegativeEndPadOfAStrideOrMoreWithABeginCropIsAnError) {
+  testing::ConvTransposeSpec spec;
+  spec.strides = {2, 2};
+  spec.pads = {1, 0, -2, 0};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("'deconv'"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("pads [1,0,-2,0]"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("no output_shape form"));
+}
+
+TEST(ResolvePadsPass, NegativeEndPadOfAStrideOrMoreNeedsTheInputShape) {
+  testing::ConvTransposeSpec spec;
+  spec.strides = {2, 2};
+  spec.pads = {0, 0, -2, 0};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
+      ->mutable_shape()->mutable_dim(2)->set_dim_param("h");
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("'deconv'"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("pads"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("unknown"));
+}
+
+// A negative begin pad has no ONNX meaning; tf2onnx writes one when it splits a negative total
+// padding (Keras: stride above the kernel, or output_padding >= 2) in halves, and means what
+// TensorFlow computes: the whole extension at the end (python/tests/test_tf2onnx.py checks it
+// against Keras).
+TEST(ResolvePadsPass, Tf2onnxNegativeTotalsExtendTheEnd) {
+  testing::ConvTransposeSpec spec;  // in 5, k 3, stride 3: full 15
+  spec.strides = {3, 3};
+  spec.pads = {-1, 0, -1, -2};
+  spec.with_bias = true;
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  model.set_producer_name("tf2onnx");
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto attrs = IntsAttributes(model.graph().node(0));
+  EXPECT_THAT(attrs["pads"], ElementsAre(0, 0, 0, 0));
+  EXPECT_THAT(attrs["output_padding"], ElementsAre(2, 2));
+}
+
+TEST(ResolvePadsPass, NegativeBeginPadFromAnotherProducerIsAnErrorNamingNodeAndAttribute) {
+  testing::ConvTransposeSpec spec;
+  spec.strides = {2, 2};
+  spec.pads = {0, -1, 0, 0};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("'deconv'"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("pads [0,-1,0,0]"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("begin pad on axis 1"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("'tflayout-tests'"));
+}
+
+TEST(ResolvePadsPass, NegativeBeginPadBesideAPositiveEndPadIsAnError) {
+  testing::ConvTransposeSpec spec;
+  spec.strides = {2, 2};
+  spec.pads = {-1, 0, 1, 0};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  model.set_producer_name("tf2onnx");
+  auto result = testing::RunPasses(model, "resolve-conv-transpose-pads");
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("'deconv'"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("pads [-1,0,1,0]"));
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("positive end pad on axis 0"));
+}
+
+// Passes after this one read pads through ReadConvTransposeAttrs, which names the repair.
+TEST(ResolvePads, ReadingNegativePadsNamesTheRepairingPass) {
+  testing::ConvTransposeSpec spec;
+  spec.pads = {0, 0, -1, -1};
+  onnx::ModelProto model = testing::MakeConvTransposeModel(spec);
+  auto attrs = ReadConvTransposeAttrs(model.graph().node(0), {4, 6, 3, 3});
+  ASSERT_FALSE(attrs.ok());
+  EXPECT_THAT(attrs.status().message(), ::testing::HasSubstr("'deconv'"));
+  EXPECT_THAT(attrs.status().message(), ::testing::HasSubstr("resolve-conv-transpose-pads"));
+}
+
+}  // namespace
+}  // namespace tflayout

@@ -91,8 +91,12 @@ absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto&
   attrs.pads_begin.assign(pads.begin(), pads.begin() + n);
   attrs.pads_end.assign(pads.begin() + n, pads.end());
   for (size_t i = 0; i < n; ++i) {
-    if (attrs.strides[i] < 1 || attrs.dilations[i] < 1 || attrs.pads_begin[i] < 0 ||
-        attrs.pads_end[i] < 0 || attrs.output_padding[i] < 0) {
+    if (attrs.pads_begin[i] < 0 || attrs.pads_end[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeLabel(node), ": pads [", absl::StrJoin(pads, ","), "] must be >= 0 (negative end "
+          "pads, as tf2onnx writes them, are repaired by resolve-conv-transpose-pads)"));
+    }
+    if (attrs.strides[i] < 1 || attrs.dilations[i] < 1 || attrs.output_padding[i] < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           NodeLabel(node), ": strides and dilations must be >= 1, pads and output_padding >= 0"));
     }

@@ -77,11 +77,13 @@ _SAMPLE_IMAGES = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
 def convert(onnx_path: str, folder: str, onnxsim: bool,
-            overwrite_input_shape: Optional[list] = None) -> Conversion:
+            overwrite_input_shape: Optional[list] = None, **options) -> Conversion:
     """onnx2tf as its command line runs it (onnxsim on or off), in this process. onnx2tf
     reports many errors by sys.exit: those become Conversion.error. onnx2tf overwrites its
     input file with onnxsim's output, so it gets a copy. ``overwrite_input_shape`` is onnx2tf's
-    -ois (["name:d0,d1,..."]), how its users fix the dynamic dimensions of an input."""
+    -ois (["name:d0,d1,..."]), how its users fix the dynamic dimensions of an input; other
+    ``options`` go to onnx2tf.convert as they are (e.g. keep_nwc_or_nhwc_or_ndhwc_input_names,
+    its -kt, for channels-last inputs)."""
     import onnx2tf
     if onnxsim:
         _ensure_onnxsim_on_path()
@@ -103,7 +105,7 @@ def convert(onnx_path: str, folder: str, onnxsim: bool,
             onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=folder,
                             not_use_onnxsim=not onnxsim, non_verbose=True, output_signaturedefs=True,
                             copy_onnx_input_output_names_to_tflite=True,
-                            overwrite_input_shape=overwrite_input_shape)
+                            overwrite_input_shape=overwrite_input_shape, **options)
     except BaseException as e:  # noqa: BLE001 - SystemExit included: onnx2tf exits on errors
         tail = [l for l in log.getvalue().splitlines() if l.strip()][-3:]
         error = f"{type(e).__name__}: {e} | {' / '.join(tail)}"[:400]
