@@ -239,6 +239,7 @@ def main():
             print(f"generated {path}: {time.monotonic() - t0:.1f} s", flush=True)
 
     tool_args = args.tool_args.split()
+    commit = git_commit(root)  # of the tree the tool was built from, before any edit during the run
     load_before = loadavg()
     print(f"machine: {machine_facts()}; load average {load_before}", flush=True)
     times = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
@@ -282,7 +283,7 @@ def main():
                         statistics.median(times[kind]["cp"]) /
                         statistics.median(times[kind]["tflayout"]))
     info = [f"tool: `{args.tool}{(' ' + args.tool_args) if args.tool_args else ''}`, "
-            f"commit {git_commit(root)}",
+            f"commit {commit}",
             f"machine: {machine_facts()}",
             f"load average (1/5/15 min) before: {load_before}, after: {load_after}",
             f"state before each command: {args.state}; {args.rounds} rounds, order rotating",
