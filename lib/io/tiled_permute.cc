@@ -1,5 +1,8 @@
 #include "lib/io/tiled_permute.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -79,6 +82,39 @@ void AddTilePieces(const FileSpot& to, size_t elem, const WeightStore::Permute& 
   }
 }
 
+// A read-only mapping of a tensor's bytes, unmapped when it goes.
+struct ReadOnlyMap {
+  void* base = nullptr;
+  size_t length = 0;
+  const char* bytes = nullptr;  // the tensor's first byte; null: not mapped
+  ReadOnlyMap() = default;
+  ReadOnlyMap(const ReadOnlyMap&) = delete;
+  ReadOnlyMap& operator=(const ReadOnlyMap&) = delete;
+  ~ReadOnlyMap() {
+    if (base != nullptr) ::munmap(base, length);
+  }
+};
+
+// Maps `bytes` bytes at `from` with their pages populated, when they start at a multiple of the
+// element size (the kernels need aligned elements; a payload embedded in a model file often is
+// not). The kernels then read the page cache directly: no copy into a buffer. Not mapped (the
+// caller reads instead) when the offset is unaligned or mmap fails.
+void MapAligned(const FileSpot& from, size_t bytes, size_t elem, ReadOnlyMap& map) {
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  if (bytes == 0 || page <= 0 || from.offset % static_cast<int64_t>(elem) != 0 ||
+      page % static_cast<int64_t>(elem) != 0) {
+    return;
+  }
+  const int64_t start = from.offset / page * page;
+  const size_t length = bytes + static_cast<size_t>(from.offset - start);
+  void* p = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, from.fd,
+                   static_cast<off_t>(start));
+  if (p == MAP_FAILED) return;
+  map.base = p;
+  map.length = length;
+  map.bytes = static_cast<const char*>(p) + (from.offset - start);
+}
+
 // Boxes of tensors read whole are permuted in chunks of this size (or a tile, if smaller): a
 // chunk is still in the cache when the writer copies it out.
 constexpr size_t kChunkBytes = size_t{1} << 20;
@@ -128,9 +164,15 @@ absl::Status FilePermuter::Permute(const FileSpot& from, const FileSpot& to,
         absl::StrCat(from.path, ": elements of ", elem, " bytes are too large to move by tiles"));
   }
   if (total <= 2 * tile_bytes_) {
-    // The whole tensor in one read, then small boxes from memory.
-    TFL_RETURN_IF_ERROR(EnsureSource(total));
-    TFL_RETURN_IF_ERROR(PreadAll(from.fd, source_.data(), total, from.offset, from.path));
+    // The whole tensor at once (mapped, or in one read), then small boxes from memory.
+    ReadOnlyMap map;
+    MapAligned(from, total, elem, map);
+    const char* whole = map.bytes;
+    if (whole == nullptr) {
+      TFL_RETURN_IF_ERROR(EnsureSource(total));
+      TFL_RETURN_IF_ERROR(PreadAll(from.fd, source_.data(), total, from.offset, from.path));
+      whole = source_.data();
+    }
     const TileShape full =
         ChooseTile(p.a, p.b, p.s, elem, std::min(kChunkBytes, tile_bytes_));
     for (int64_t b0 = 0; b0 < p.b; b0 += full.b) {
@@ -138,7 +180,7 @@ absl::Status FilePermuter::Permute(const FileSpot& from, const FileSpot& to,
         for (int64_t s0 = 0; s0 < p.s; s0 += full.s) {
           const TileShape t{std::min(full.a, p.a - a0), std::min(full.b, p.b - b0),
                             std::min(full.s, p.s - s0)};
-          const char* src = source_.data() + static_cast<size_t>((a0 * p.b + b0) * p.s + s0) * elem;
+          const char* src = whole + static_cast<size_t>((a0 * p.b + b0) * p.s + s0) * elem;
           TFL_RETURN_IF_ERROR(PermuteTile(src, p.b * p.s, to, elem, p, a0, b0, s0, t, 1));
         }
       }
