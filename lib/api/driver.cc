@@ -40,7 +40,8 @@ struct Flags {
   std::vector<std::string> plugins;
   std::string report;
   std::string external_data = "auto";
-  int threads = 1;
+  // Two: with -o, permuting overlaps with writing the output (lib/io/write_behind.h).
+  int threads = 2;
   bool list_passes = false;
   bool statistics = false;
   bool timing = false;
@@ -83,7 +84,7 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  --report=FILE              write a JSON report: passes, timing, statistics, rewrites\n"
         "  --threads=N                threads for weight permutation; with -o, N >= 2 also\n"
         "                             writes the output on a thread of its own while the next\n"
-        "                             weights are permuted (default 1)\n"
+        "                             weights are permuted (default 2)\n"
         "  --external-data=auto|always|never\n"
         "                             write weights to OUT.onnx.data (auto: when the input had\n"
         "                             external data or the model would exceed 2 GiB)\n"

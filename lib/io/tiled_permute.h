@@ -8,19 +8,21 @@
 // than sqrt(tile) elements.
 //
 // Where the input comes from depends on the tensor's size:
-//   * up to two tiles: the whole tensor is read with one pread into a reused source buffer, and
-//     boxes of a small chunk (1 MiB, at most a tile) are permuted from there
-//     (PermuteBoxOutOfPlace), so that each permuted chunk is still in the cache when it is
-//     written, and reads cost one system call per tensor;
+//   * up to two tiles: the whole tensor, through a read-only mapping of its pages (populated at
+//     once) when its offset is a multiple of its element size, else with one pread into a
+//     reused source buffer; boxes of a small chunk (1 MiB, at most a tile) are permuted from
+//     there (PermuteBoxOutOfPlace), so that each permuted chunk is still in the cache when it
+//     is written. The mapping is removed when the tensor is done: resident memory stays two
+//     tiles for the source;
 //   * larger: each tile is read with one pread per contiguous run of the input (per a:
-//     tb * S elements when ts == S, else ts) into the source buffer, then permuted.
-// Nothing is mapped, so the process's resident memory is its buffers (pread rather than mmap:
-// a tile reads A scattered runs of the input, and a mapping would count every page they touch;
-// an embedded payload's offset is also rarely aligned to its element size).
+//     tb * S elements when ts == S, else ts) into the source buffer, then permuted. Not mapped:
+//     a tile reads A scattered runs of the input, and a mapping would count every page they
+//     touch.
 //
 // Writing goes through a WriteBehind (lib/io/write_behind.h): with two threads or more, a writer
 // thread copies the permuted chunks into the output while the next ones are permuted.
-// Memory: the source buffer (two tiles at most) and three output buffers of a tile.
+// Memory: the source buffer or mapping (two tiles at most each) and three output buffers of a
+// tile.
 #pragma once
 
 #include <cstddef>
