@@ -23,7 +23,8 @@ and then
 `fincore` reports how much of the inputs the page cache held before the first command.
 
 Wall time: time.perf_counter around the child (GNU time runs it: its %M is the peak RSS of
-exactly that process). Per model and command: best and median over --rounds. The ratios use
+exactly that process, %U + %S its CPU time, which a neighbour's load disturbs much less than the
+wall time: on a saturated machine the wall-time ratio follows the CPU-time ratio). Per model and command: best and median over --rounds. The ratios use
 medians: copy/tflayout = median(cat) / median(tflayout) (>= 1: tflayout-opt is as fast as cat).
 The sha256 of tflayout-opt's outputs (model and data file) are printed, from the first round.
 
@@ -144,16 +145,16 @@ def settle(inputs, outdir, state):
 
 
 def timed(cmd):
-    """Runs cmd (a list) under GNU time; returns (wall seconds, peak RSS MiB)."""
+    """Runs cmd (a list) under GNU time; returns (wall seconds, peak RSS MiB, CPU seconds)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        full = ["/usr/bin/time", "-f", "%M", "-o", tf.name] + cmd
+        full = ["/usr/bin/time", "-f", "%M %U %S", "-o", tf.name] + cmd
         start = time.perf_counter()
         proc = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()}")
-        rss_kib = int(tf.read().split()[-1])
-    return wall, rss_kib / 1024.0
+        rss_kib, user, system = tf.read().split()[-3:]
+    return wall, int(rss_kib) / 1024.0, float(user) + float(system)
 
 
 def commands(tool, tool_args, model, outdir):
@@ -244,6 +245,7 @@ def main():
     print(f"machine: {machine_facts()}; load average {load_before}", flush=True)
     times = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
     rss = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
+    cpu = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
     hashes = {}
     residency = {}
     for r in range(args.rounds):
@@ -257,9 +259,10 @@ def main():
                     residency[kind] = subprocess.run(
                         ["fincore", "--bytes", "--noheadings", "-o", "RES,SIZE"] + files_of(model),
                         capture_output=True, text=True).stdout.split()
-                wall, peak = timed(cmds[name])
+                wall, peak, cpu_s = timed(cmds[name])
                 times[kind][name].append(wall)
                 rss[kind][name].append(peak)
+                cpu[kind][name].append(cpu_s)
                 if name == "tflayout" and kind not in hashes:
                     hashes[kind] = sha256_of(files_of(os.path.join(outdir, "out.onnx")))
             print(f"round {r + 1}/{args.rounds} {kind}: " +
@@ -268,8 +271,9 @@ def main():
     load_after = loadavg()
 
     lines = []
-    lines.append("| model | command | best s | median s | peak RSS MiB (max) | GB/s (median) |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("| model | command | best s | median s | peak RSS MiB (max) | GB/s (median) "
+                 "| CPU s (user+sys, median) |")
+    lines.append("|---|---|---|---|---|---|---|")
     ratios = {}
     for kind, model in models.items():
         size = sum(os.path.getsize(p) for p in files_of(model))
@@ -277,7 +281,8 @@ def main():
             t = times[kind][name]
             med = statistics.median(t)
             lines.append(f"| {kind} | {name} | {min(t):.3f} | {med:.3f} | "
-                         f"{max(rss[kind][name]):.1f} | {size / med / 1e9:.2f} |")
+                         f"{max(rss[kind][name]):.1f} | {size / med / 1e9:.2f} | "
+                         f"{statistics.median(cpu[kind][name]):.2f} |")
         ratios[kind] = (statistics.median(times[kind]["cat"]) /
                         statistics.median(times[kind]["tflayout"]),
                         statistics.median(times[kind]["cp"]) /
