@@ -31,6 +31,31 @@ TEST(Cli, DefaultPipelineOnBundledModel) {
   EXPECT_EQ(ReadAnnotation(out->model)->tensors_size(), 4);
 }
 
+// A weight streamed from the input file (>= 1 MiB) is written byte for byte the same with one
+// thread, with the writer thread (the default), and with --fsync, as when the model is loaded
+// whole (--no-stream).
+TEST(Cli, StreamedOutputIsTheSameWithAnyThreadsAndWithFsync) {
+  const std::string dir = testing::MakeTempDir();
+  testing::ConvTransposeSpec spec;
+  spec.in_channels = 256;
+  spec.out_channels = 128;
+  spec.kernel = {4, 4};
+  testing::WriteFile(dir + "/in.onnx", testing::MakeConvTransposeModel(spec).SerializeAsString());
+  auto run = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> args = {dir + "/in.onnx", "-o", dir + "/out.onnx", "-q"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto result = RunOpt(args);
+    EXPECT_EQ(result.exit_code, kExitOk) << result.output;
+    return testing::ReadFile(dir + "/out.onnx");
+  };
+  const std::string whole = run({"--no-stream"});
+  ASSERT_GT(whole.size(), size_t{2} << 20);
+  EXPECT_TRUE(run({}) == whole);
+  EXPECT_TRUE(run({"--threads=1"}) == whole);
+  EXPECT_TRUE(run({"--threads=3"}) == whole);
+  EXPECT_TRUE(run({"--fsync"}) == whole);
+}
+
 TEST(Cli, HelpListsPassesWithSummariesAndOptions) {
   auto help = RunOpt({"--help"});
   EXPECT_EQ(help.exit_code, 0);

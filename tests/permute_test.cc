@@ -86,6 +86,54 @@ TEST(PermuteTest, OutOfPlaceMatchesReference) {
   }
 }
 
+// A box of a larger array: every b-slice [b0, b1) of every row, and near-square boxes with
+// B = 1 that take part of S, each permuted straight from the large array (rows B_total * S
+// apart) gives what permuting the box copied out gives.
+TEST(PermuteTest, BoxOfALargerArrayMatchesReference) {
+  struct Box {
+    Shape whole;
+    int64_t b0, b1, s0, s1;  // the box: all a, [b0, b1), [s0, s1) (s1 - s0 < S only when b1 - b0 == 1)
+  };
+  const std::vector<Box> boxes = {
+      {{7, 9, 5}, 2, 6, 0, 5},     {{7, 9, 5}, 0, 9, 0, 5},     {{64, 32, 16}, 8, 16, 0, 16},
+      {{33, 5, 17}, 4, 5, 0, 17},  {{33, 5, 17}, 1, 2, 3, 11},  {{1, 9, 5}, 3, 7, 0, 5},
+      {{9, 4, 1}, 1, 3, 0, 1},     {{9, 4, 1}, 2, 3, 0, 1},     {{256, 3, 9}, 1, 2, 0, 9},
+      {{40, 7, 24}, 6, 7, 5, 6},   {{128, 6, 64}, 2, 5, 0, 64},
+  };
+  for (size_t es : kElementSizes) {
+    for (const Box& box : boxes) {
+      const Shape& w = box.whole;
+      const Bytes whole = Random(static_cast<size_t>(w.a * w.b * w.s) * es, 7);
+      const Shape sh{w.a, box.b1 - box.b0, box.s1 - box.s0};
+      Bytes copied(static_cast<size_t>(sh.a * sh.b * sh.s) * es);
+      for (int64_t a = 0; a < sh.a; ++a) {
+        for (int64_t b = 0; b < sh.b; ++b) {
+          std::memcpy(&copied[((a * sh.b + b) * sh.s) * es],
+                      &whole[((a * w.b + box.b0 + b) * w.s + box.s0) * es],
+                      static_cast<size_t>(sh.s) * es);
+        }
+      }
+      const Bytes want = Reference(copied, es, sh);
+      for (int threads : {1, 2}) {
+        PermuteOptions opt;
+        opt.num_threads = threads;
+        Bytes out(copied.size() + 1, 0xAB);
+        const unsigned char* src = &whole[((box.b0) * w.s + box.s0) * es];
+        ASSERT_TRUE(
+            PermuteBoxOutOfPlace(src, w.b * w.s, out.data(), es, sh.a, sh.b, sh.s, opt).ok());
+        EXPECT_EQ(out.back(), 0xAB) << "wrote past the end";
+        out.pop_back();
+        EXPECT_TRUE(out == want) << Name(w, es) << " box b[" << box.b0 << "," << box.b1
+                                 << ") s[" << box.s0 << "," << box.s1 << ") threads=" << threads;
+      }
+    }
+  }
+  const Bytes some(64);
+  Bytes out(64);
+  EXPECT_FALSE(PermuteBoxOutOfPlace(some.data(), 3, out.data(), 1, 4, 2, 2).ok())
+      << "rows closer than their length overlap";
+}
+
 // Permutes a copy of `in` in place, checks it against `want`, permutes back and checks it is
 // `in` again; `forward` (if given) receives the permuted bytes.
 ::testing::AssertionResult InPlaceRoundTrip(const Bytes& in, const Bytes& want, size_t es,

@@ -77,6 +77,10 @@ struct SaveOptions {
   std::string external_file_name;
   // Files that must not be overwritten (the input model and its data files).
   std::vector<std::string> protected_paths;
+  // fsync the files (and their folder after the rename): an output complete or absent even
+  // after a power loss. Without it, complete or absent whatever happens to the process (the
+  // file is renamed into place when written), written back by the kernel like any copy.
+  bool sync = false;
 };
 
 // Writes `model` to `path` atomically. With external data, the model is modified while

@@ -73,6 +73,14 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
                                        int64_t a, int64_t b, int64_t s,
                                        const PermuteOptions& options = {});
 
+// Out of place, from a box of a larger array: row a of the source (its b * s elements) starts
+// src_row >= b * s elements after row a - 1, and dst receives the contiguous (s, b, a) result.
+// E.g. the slice [b0, b1) of every row of an (A, B, S) array `base`: src = base + b0 * S
+// elements, src_row = B * S, b = b1 - b0.
+absl::Status PermuteBoxOutOfPlace(const void* src, int64_t src_row, void* dst,
+                                  size_t element_size, int64_t a, int64_t b, int64_t s,
+                                  const PermuteOptions& options = {});
+
 // The micro-kernel set picked at run time: "avx512" (F+BW+VL+DQ), "avx2", "sse2" or "scalar"
 // (the environment variable TFLAYOUT_PERMUTE_ISA=avx2|sse2|scalar forces a lesser one, for
 // testing).

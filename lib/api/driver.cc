@@ -40,7 +40,8 @@ struct Flags {
   std::vector<std::string> plugins;
   std::string report;
   std::string external_data = "auto";
-  int threads = 1;
+  // Two: with -o, permuting overlaps with writing the output (lib/io/write_behind.h).
+  int threads = 2;
   bool list_passes = false;
   bool statistics = false;
   bool timing = false;
@@ -50,6 +51,7 @@ struct Flags {
   bool version = false;
   bool in_place = false;
   bool no_stream = false;
+  bool fsync = false;
   bool require_all_converted = false;
 };
 
@@ -80,7 +82,9 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  --no-verify                skip verification after each pass\n"
         "  --load-pass-plugin=LIB.so  load passes from a plugin (repeatable; see include/tflayout/plugin.h)\n"
         "  --report=FILE              write a JSON report: passes, timing, statistics, rewrites\n"
-        "  --threads=N                threads for weight permutation (default 1)\n"
+        "  --threads=N                threads for weight permutation; with -o, N >= 2 also\n"
+        "                             writes the output on a thread of its own while the next\n"
+        "                             weights are permuted (default 2)\n"
         "  --external-data=auto|always|never\n"
         "                             write weights to OUT.onnx.data (auto: when the input had\n"
         "                             external data or the model would exceed 2 GiB)\n"
@@ -91,6 +95,9 @@ void PrintUsage(std::ostream& os, const PassRegistry& registry) {
         "  --no-stream                load every weight (external, and embedded ones of 1 MiB or\n"
         "                             more) into memory instead of streaming them tensor by\n"
         "                             tensor from the input to the output\n"
+        "  --fsync                    with -o: fsync the output before it is renamed into place,\n"
+        "                             so that it is complete or absent even after a power loss\n"
+        "                             (always complete or absent if the process fails)\n"
         "  --require-all-converted    fail (exit 5, no output) when conv-transpose-to-tf left any\n"
         "                             ConvTranspose weight in ONNX layout\n"
         "  -q, --quiet                print nothing but errors\n"
@@ -154,6 +161,8 @@ std::string ParseFlags(int argc, char** argv, Flags& flags) {
       flags.in_place = true;
     } else if (arg == "--no-stream") {
       flags.no_stream = true;
+    } else if (arg == "--fsync") {
+      flags.fsync = true;
     } else if (arg == "--require-all-converted") {
       flags.require_all_converted = true;
     } else if (arg == "-q" || arg == "--quiet") {
@@ -204,6 +213,7 @@ ModelFileOptions FileOptions(const Flags& flags) {
   options.in_place = flags.in_place;
   options.embedded_in_memory = !flags.print_ir_after.empty();  // print the model as loaded
   options.external_data = flags.external_data;
+  options.sync = flags.fsync;
   return options;
 }
 

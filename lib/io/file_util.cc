@@ -105,14 +105,15 @@ absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, in
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path) {
+absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path,
+                                                                bool sync) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) return ErrnoError("cannot create output file", path);
   ::fchmod(fd, 0644);
-  return std::unique_ptr<AtomicFile>(new AtomicFile(path, tmpl, fd));
+  return std::unique_ptr<AtomicFile>(new AtomicFile(path, tmpl, fd, sync));
 }
 
 AtomicFile::~AtomicFile() {
@@ -131,10 +132,10 @@ absl::Status AtomicFile::Reserve(int64_t offset, int64_t bytes) {
 }
 
 absl::Status AtomicFile::Commit() {
-  if (::fsync(fd_.get()) != 0) return ErrnoError("fsync failed", path_);
+  if (sync_ && ::fsync(fd_.get()) != 0) return ErrnoError("fsync failed", path_);
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return ErrnoError("rename failed", path_);
   committed_ = true;
-  SyncDir(DirOf(path_));
+  if (sync_) SyncDir(DirOf(path_));
   return absl::OkStatus();
 }
 

@@ -53,11 +53,16 @@ absl::Status CopyRange(int in_fd, const std::string& in_path, int64_t offset, in
                        int out_fd, const std::string& out_path);
 
 // A file written under a hidden temporary name beside its destination
-// (".NAME.tmp.XXXXXX"); Commit() fsyncs it and renames it into place. Destroyed uncommitted,
-// it removes the temporary file: an output is complete or absent.
+// (".NAME.tmp.XXXXXX"); Commit() renames it into place. Destroyed uncommitted, it removes the
+// temporary file: whatever happens to the process, an output is complete or absent.
+// With `sync`, Commit() also fsyncs the file before the rename and its folder after, so that
+// the same holds after a power loss (the journaled --in-place run needs that ordering); without
+// it, the kernel writes the pages back when it would for any copy (cp, cat), and a machine
+// that loses power soon after may show the new name with some of its blocks not yet written.
 class AtomicFile {
  public:
-  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& path,
+                                                            bool sync = true);
   ~AtomicFile();
   int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }
@@ -72,11 +77,12 @@ class AtomicFile {
   absl::Status Commit();
 
  private:
-  AtomicFile(std::string path, std::string tmp, int fd)
-      : path_(std::move(path)), tmp_path_(std::move(tmp)), fd_(fd) {}
+  AtomicFile(std::string path, std::string tmp, int fd, bool sync)
+      : path_(std::move(path)), tmp_path_(std::move(tmp)), fd_(fd), sync_(sync) {}
   std::string path_;
   std::string tmp_path_;
   FileDescriptor fd_;
+  bool sync_;
   bool committed_ = false;
 };
 

@@ -42,6 +42,7 @@ absl::Status SaveModelFile(LoadedModel& loaded, const ExternalDataStore* store,
   if (!loaded.path.empty()) save.protected_paths.push_back(loaded.path);
   // "auto": external when the input had external data, or when the model would pass 2 GiB.
   save.external_data_over_limit = options.external_data == "auto";
+  save.sync = options.sync;
   if (store == nullptr || store->empty()) {
     save.use_external_data = options.external_data == "always" ||
                              (save.external_data_over_limit && !loaded.external_files.empty());

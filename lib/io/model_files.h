@@ -27,6 +27,8 @@ struct ModelFileOptions {
   // Output: "auto" (external data when the input had it or the model would pass 2 GiB),
   // "always" or "never".
   std::string external_data = "auto";
+  // fsync the output before renaming it into place (SaveOptions::sync).
+  bool sync = false;
 };
 
 absl::StatusOr<LoadedModel> LoadModelFile(const std::string& path, const ModelFileOptions& options,

@@ -377,7 +377,7 @@ absl::Status SaveModel(onnx::ModelProto& model, const std::string& path,
   std::unique_ptr<AtomicFile> data_file;
   Externalizer externalizer;  // restores the model when this function returns
   if (options.use_external_data) {
-    TFL_ASSIGN_OR_RETURN(data_file, AtomicFile::Create(targets[1]));
+    TFL_ASSIGN_OR_RETURN(data_file, AtomicFile::Create(targets[1], options.sync));
     TFL_RETURN_IF_ERROR(
         externalizer.Run(model, *data_file, data_name, options.external_threshold_bytes));
   }
@@ -387,7 +387,8 @@ absl::Status SaveModel(onnx::ModelProto& model, const std::string& path,
         path, ": model serializes to ", size,
         " bytes, over protobuf's 2 GiB limit; save with external data"));
   }
-  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> model_file, AtomicFile::Create(path));
+  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> model_file,
+                       AtomicFile::Create(path, options.sync));
   TFL_RETURN_IF_ERROR(model_file->Reserve(0, static_cast<int64_t>(size)));
   {
     FdSink sink(model_file->fd(), path);

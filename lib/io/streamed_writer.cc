@@ -63,9 +63,9 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
   };
 
   // Appends a region's payload, transformed, at the current position of `out_fd`: untouched
-  // ones are copied by the kernel, a large permuted one moves tile by tile (memory: two tiles),
-  // others go through `buffer`.
-  const size_t tile_bytes = TileBytes();
+  // ones are copied by the kernel, a permuted one moves tile by tile through `permuter` (written
+  // behind: its bytes are in the file after permuter->Finish()), others go through `buffer`.
+  std::unique_ptr<FilePermuter> permuter;
   auto write_payload = [&](const ExternalRegion& region, int out_fd,
                            const std::string& out_path) -> absl::Status {
     TFL_ASSIGN_OR_RETURN(int fd, input_fd(region.path));
@@ -73,13 +73,16 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
       return CopyRange(fd, region.path, region.offset, region.length, out_fd, out_path);
     }
     const std::optional<WeightStore::Permute> permute = store.SinglePermute(region.key());
-    if (permute && static_cast<size_t>(region.length) > tile_bytes &&
-        permute->a * permute->b * permute->s == region.count) {
+    if (permute && permute->a * permute->b * permute->s == region.count) {
+      if (permuter == nullptr) {
+        TFL_ASSIGN_OR_RETURN(permuter,
+                             FilePermuter::Create(TileBytes(), permute->options.num_threads));
+      }
       const off_t at = ::lseek(out_fd, 0, SEEK_CUR);
       if (at < 0) return ErrnoError("seek failed", out_path);
-      TFL_RETURN_IF_ERROR(PermuteBetweenFiles({fd, region.path, region.offset},
-                                              {out_fd, out_path, at}, region.element_size,
-                                              *permute, tile_bytes));
+      TFL_RETURN_IF_ERROR(permuter->Permute({fd, region.path, region.offset},
+                                            {out_fd, out_path, at}, region.element_size,
+                                            *permute));
       if (::lseek(out_fd, at + region.length, SEEK_SET) < 0) {
         return ErrnoError("seek failed", out_path);
       }
@@ -90,15 +93,24 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
   };
 
   // The model file with every payload inline, piece by piece (see PlanInline).
+  auto finish_permutes = [&]() -> absl::Status {
+    return permuter == nullptr ? absl::OkStatus() : permuter->Finish();
+  };
   auto write_inline = [&](const InlinePlan& plan) -> absl::Status {
     TFL_RETURN_IF_ERROR(CheckNotInput({CanonicalPath(path)}, options));
-    TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> out, AtomicFile::Create(path));
+    TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> out,
+                         AtomicFile::Create(path, options.sync));
     TFL_RETURN_IF_ERROR(out->Reserve(0, plan.size));
+    absl::Status written = absl::OkStatus();
     for (const InlinePiece& piece : plan.pieces) {
-      TFL_RETURN_IF_ERROR(out->WriteAll(piece.bytes.data(), piece.bytes.size()));
-      if (!piece.region) continue;
-      TFL_RETURN_IF_ERROR(write_payload(*piece.region, out->fd(), path));
+      written = out->WriteAll(piece.bytes.data(), piece.bytes.size());
+      if (written.ok() && piece.region) written = write_payload(*piece.region, out->fd(), path);
+      if (!written.ok()) break;
     }
+    // Always: nothing may still be writing to the file when `out` removes it.
+    const absl::Status finished = finish_permutes();
+    TFL_RETURN_IF_ERROR(written);
+    TFL_RETURN_IF_ERROR(finished);
     return out->Commit();
   };
 
@@ -128,10 +140,11 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
                                     : options.external_file_name;
   const std::string data_path = (fs::path(DirOf(path)) / data_name).string();
   TFL_RETURN_IF_ERROR(CheckNotInput({CanonicalPath(path), CanonicalPath(data_path)}, options));
-  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> data, AtomicFile::Create(data_path));
+  TFL_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> data,
+                       AtomicFile::Create(data_path, options.sync));
   int64_t offset = 0;
   // The same walk, order, threshold and alignment as SaveModel's externalization.
-  TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
+  const absl::Status written = ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
     std::optional<ExternalRegion> region;
     int64_t length = 0;
     if (t.data_location() == TensorProto::EXTERNAL) {
@@ -162,7 +175,11 @@ absl::Status WriteStreamed(onnx::ModelProto& model, const ExternalDataStore& sto
     SetExternalDataEntries(t, data_name, padded, length);
     offset = padded + length;
     return absl::OkStatus();
-  }));
+  });
+  // Always: nothing may still be writing to the file when `data` removes it.
+  const absl::Status finished = finish_permutes();
+  TFL_RETURN_IF_ERROR(written);
+  TFL_RETURN_IF_ERROR(finished);
   TFL_RETURN_IF_ERROR(data->Commit());
   SaveOptions model_options = options;
   model_options.use_external_data = false;

@@ -78,13 +78,14 @@ namespace pi = permute_internal;
 // ---- per element size entry points ---------------------------------------------------------------
 
 using RowsFn = void (*)(const void* src, void* dst, int64_t a, int64_t b, int64_t s,
-                        int64_t a_begin, int64_t a_end, bool nt);
+                        int64_t a_begin, int64_t a_end, bool nt, int64_t src_row);
 using SquareFn = void (*)(void* p, int64_t n, int64_t b, int64_t w_begin, int64_t w_end);
 
-template <typename T, void (*F)(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, bool)>
+template <typename T,
+          void (*F)(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int64_t)>
 void RowsThunk(const void* src, void* dst, int64_t a, int64_t b, int64_t s, int64_t a_begin,
-               int64_t a_end, bool nt) {
-  F(static_cast<const T*>(src), static_cast<T*>(dst), a, b, s, a_begin, a_end, nt);
+               int64_t a_end, bool nt, int64_t src_row) {
+  F(static_cast<const T*>(src), static_cast<T*>(dst), a, b, s, a_begin, a_end, nt, src_row);
 }
 template <typename T, void (*F)(T*, int64_t, int64_t, int64_t, int64_t)>
 void SquareThunk(void* p, int64_t n, int64_t b, int64_t w_begin, int64_t w_end) {
@@ -144,15 +145,15 @@ int SizeIndex(size_t element_size) {
 // ---- generic element size (3, 16, ...): scalar, element by element -------------------------------
 
 void GenericRows(const u8* src, u8* dst, size_t es, int64_t A, int64_t B, int64_t S,
-                 int64_t a_begin, int64_t a_end) {
+                 int64_t a_begin, int64_t a_end, int64_t src_row) {
   constexpr int64_t kTile = 16;
   for (int64_t a0 = a_begin; a0 < a_end; a0 += kTile) {
     const int64_t a1 = std::min(a_end, a0 + kTile);
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t s = 0; s < S; ++s) {
         u8* out = dst + ((s * B + b) * A + a0) * es;
-        const u8* in = src + ((a0 * B + b) * S + s) * es;
-        for (int64_t a = a0; a < a1; ++a, out += es, in += B * S * es) std::memcpy(out, in, es);
+        const u8* in = src + (a0 * src_row + b * S + s) * es;
+        for (int64_t a = a0; a < a1; ++a, out += es, in += src_row * es) std::memcpy(out, in, es);
       }
     }
   }
@@ -298,31 +299,41 @@ struct Ctx {
 
 constexpr size_t kStreamingThreshold = size_t{4} << 20;
 
-// (A, B, S) -> (S, B, A) out of place, rows split across threads.
+// (A, B, S) -> (S, B, A) out of place, rows split across threads. Row a of the source starts
+// src_row >= B*S elements after row a - 1 (B*S: the whole array; more: a box of a larger one).
 void OutOfPlace(const Ctx& c, const u8* src, u8* dst, int64_t A, int64_t B, int64_t S,
-                int threads) {
+                int threads, int64_t src_row) {
   const size_t bytes = static_cast<size_t>(A * B * S) * c.es;
   if (bytes == 0) return;
-  if (A == 1) {  // (1, B, S) -> (S, B, 1) is a B x S transpose
+  if (A == 1) {  // (1, B, S) -> (S, B, 1) is a B x S transpose of one contiguous row
     A = B;
     B = 1;
+    src_row = S;
   } else if (S == 1) {  // (A, B, 1) -> (1, B, A) is an A x B transpose
     S = B;
     B = 1;
   }
-  if (A == 1 || S == 1) {  // nothing moves
-    std::memcpy(dst, src, bytes);
+  if (A == 1 || S == 1) {  // nothing moves: the rows are copied one after the other
+    const size_t row_bytes = static_cast<size_t>(B * S) * c.es;
+    if (src_row == B * S) {
+      std::memcpy(dst, src, bytes);
+      return;
+    }
+    for (int64_t a = 0; a < A; ++a) {
+      std::memcpy(dst + a * row_bytes, src + static_cast<size_t>(a * src_row) * c.es, row_bytes);
+    }
     return;
   }
   const bool nt = c.nt_auto ? bytes >= kStreamingThreshold : c.nt_force;
   if (c.size_index < 0) {
     ParallelFor(threads, A, 16, [&](int64_t b, int64_t e) {
-      GenericRows(src, dst, c.es, A, B, S, b, e);
+      GenericRows(src, dst, c.es, A, B, S, b, e, src_row);
     });
     return;
   }
   const RowsFn fn = c.k->rows[c.size_index];
-  ParallelFor(threads, A, 256, [&](int64_t b, int64_t e) { fn(src, dst, A, B, S, b, e, nt); });
+  ParallelFor(threads, A, 256,
+              [&](int64_t b, int64_t e) { fn(src, dst, A, B, S, b, e, nt, src_row); });
   if (nt) {
 #if defined(TFLAYOUT_PERMUTE_X86)
     _mm_sfence();
@@ -644,7 +655,7 @@ void PanelPass(const Ctx& c, u8* p, int64_t panels, int64_t rows, int64_t B, int
     for (int64_t i = b; i < e; ++i) {
       u8* panel = p + i * panel_bytes;
       std::memcpy(tmp.get(), panel, panel_bytes);
-      OutOfPlace(serial, tmp.get(), panel, rows, B, S, 1);
+      OutOfPlace(serial, tmp.get(), panel, rows, B, S, 1, B * S);
     }
   });
 }
@@ -686,7 +697,7 @@ void InPlace(const Ctx& c, u8* p, int64_t A, int64_t B, int64_t S) {
     std::memcpy(tmp.get(), p, bytes);
     Ctx serial = c;
     serial.nt_auto = false;
-    OutOfPlace(serial, tmp.get(), p, A, B, S, c.threads);
+    OutOfPlace(serial, tmp.get(), p, A, B, S, c.threads, B * S);
     return;
   }
   // 2. Square: tile swaps, one pass, no scratch.
@@ -739,7 +750,7 @@ void InPlace(const Ctx& c, u8* p, int64_t A, int64_t B, int64_t S) {
     ScratchLease tail(static_cast<size_t>(r * sb) * es);
     Ctx serial = c;
     serial.nt_auto = false;
-    OutOfPlace(serial, p + static_cast<size_t>(am * sb) * es, tail.get(), r, B, S, 1);
+    OutOfPlace(serial, p + static_cast<size_t>(am * sb) * es, tail.get(), r, B, S, 1, B * S);
     for (int64_t k = sb - 1; k >= 0; --k) {
       std::memmove(p + static_cast<size_t>(k * A) * es, p + static_cast<size_t>(k * am) * es,
                    static_cast<size_t>(am) * es);
@@ -800,7 +811,22 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
   if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
   const Ctx c = MakeCtx(element_size, options,
                        reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst));
-  OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads);
+  OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads, b * s);
+  return absl::OkStatus();
+}
+
+absl::Status PermuteBoxOutOfPlace(const void* src, int64_t src_row, void* dst,
+                                  size_t element_size, int64_t a, int64_t b, int64_t s,
+                                  const PermuteOptions& options) {
+  if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
+  if (a > 1 && src_row < b * s) {
+    return absl::InvalidArgumentError(absl::StrCat("permute: source rows ", src_row,
+                                                   " elements apart overlap rows of ", b * s));
+  }
+  const Ctx c = MakeCtx(element_size, options,
+                       reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst));
+  OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads,
+             a > 1 ? src_row : b * s);
   return absl::OkStatus();
 }
 

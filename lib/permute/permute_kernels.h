@@ -377,7 +377,8 @@ static inline void CopyFixed(void* d, const void* s, size_t n) {
 }
 
 // (A, B, S) -> (S, B, A), rows a in [a_begin, a_end) only. The source rows a are contiguous runs
-// of B*S elements. Per tile of TA rows x TC columns of that flattened (B, S) axis:
+// of B*S elements, ss elements apart (B*S for a whole array, more for a box of a larger one:
+// lib/io/tiled_permute.h permutes slices of B that way). Per tile of TA rows x TC columns of that flattened (B, S) axis:
 //   1. gather: the TA row pieces are copied into a contiguous L1 buffer (sequential reads of
 //      whole cache lines; reading the tile straight from the source would keep TA lines of one
 //      L1 set live at once whenever B*S*sizeof(T) is a multiple of 4 KiB, and thrash);
@@ -396,14 +397,14 @@ static inline void CopyFixed(void* d, const void* s, size_t n) {
 // rows' next chunk prefetched. Leftover rows / columns (fewer than K) go element by element.
 template <typename T>
 static void PermuteRowsLines(const T* src, T* dst, int64_t A, int64_t B, int64_t S,
-                             int64_t a_begin, int64_t a_end, bool nt) {
+                             int64_t a_begin, int64_t a_end, bool nt, int64_t ss) {
   using L = LineTile<T>;
   constexpr int64_t K = L::K;
   constexpr int64_t kRows = 4 * K;
   constexpr int64_t kCols = 4 * K;
-  const int64_t ss = B * S;
+  const int64_t cols = B * S;  // of each source row; rows are ss >= cols elements apart
   const int64_t a_full = a_begin + (a_end - a_begin) / K * K;
-  const int64_t j_full = ss / K * K;
+  const int64_t j_full = cols / K * K;
   const bool line_nt = nt && reinterpret_cast<uintptr_t>(dst) % 64 == 0 &&
                        (A * sizeof(T)) % 64 == 0;
   int64_t off[kCols];  // destination offset of each column of the chunk
@@ -438,8 +439,8 @@ static void PermuteRowsLines(const T* src, T* dst, int64_t A, int64_t B, int64_t
     }
   }
   // Leftover columns of the full rows, then leftover rows.
-  if (j_full < ss) {
-    for (int64_t j = j_full; j < ss; ++j) {
+  if (j_full < cols) {
+    for (int64_t j = j_full; j < cols; ++j) {
       const int64_t b = j / S, s = j - (j / S) * S;
       T* dj = dst + (s * B + b) * A;
       for (int64_t a = a_begin; a < a_full; ++a) dj[a] = src[a * ss + j];
@@ -454,17 +455,17 @@ static void PermuteRowsLines(const T* src, T* dst, int64_t A, int64_t B, int64_t
 
 template <typename T>
 static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, int64_t a_begin,
-                        int64_t a_end, bool nt) {
+                        int64_t a_end, bool nt, int64_t ss) {
 #if defined(TFLAYOUT_PERMUTE_AVX512)
   if constexpr (Micro<T>::K * sizeof(T) == 64) {
     if (a_end - a_begin >= Micro<T>::K) {
-      PermuteRowsLines(src, dst, A, B, S, a_begin, a_end, nt);
+      PermuteRowsLines(src, dst, A, B, S, a_begin, a_end, nt, ss);
       return;
     }
     // Fewer rows than a whole-line tile (the in-place path's narrow panels): the AVX2 kernels'
     // smaller tiles instead of element-by-element loops.
     if (a_end - a_begin >= avx2::Micro<T>::K) {
-      avx2::PermuteRows<T>(src, dst, A, B, S, a_begin, a_end, nt);
+      avx2::PermuteRows<T>(src, dst, A, B, S, a_begin, a_end, nt, ss);
       return;
     }
   }
@@ -474,7 +475,7 @@ static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, i
   constexpr int64_t kSuper = std::max<int64_t>(1, 512 / static_cast<int64_t>(TA * sizeof(T)));
   alignas(64) T in[TA * TC];
   alignas(64) T out[TC * TA];
-  const int64_t ss = B * S;
+  const int64_t n_cols = B * S;  // of each source row; rows are ss >= n_cols elements apart
   const bool run_nt = nt && (A * sizeof(T)) % 64 == 0 &&
                       reinterpret_cast<uintptr_t>(dst) % 64 == 0 && (TA * sizeof(T)) % 64 == 0;
   if (a_end - a_begin < Micro<T>::K) {  // a few rows: plain loops
@@ -486,14 +487,14 @@ static void PermuteRows(const T* src, T* dst, int64_t A, int64_t B, int64_t S, i
   }
   for (int64_t a_sup = a_begin; a_sup < a_end; a_sup += kSuper * TA) {
     const int64_t a_sup_end = std::min(a_end, a_sup + kSuper * TA);
-    for (int64_t j0 = 0; j0 < ss; j0 += TC) {
-      const int64_t cols = std::min(TC, ss - j0);
+    for (int64_t j0 = 0; j0 < n_cols; j0 += TC) {
+      const int64_t cols = std::min(TC, n_cols - j0);
       const int64_t b0 = j0 / S, s0 = j0 - (j0 / S) * S;
       for (int64_t a0 = a_sup; a0 < a_sup_end; a0 += TA) {
         const int64_t rows = std::min(TA, a_sup_end - a0);
         const T* sa = src + a0 * ss + j0;
         // 1. gather, prefetching the same rows' next column chunk.
-        const bool more = j0 + TC < ss;
+        const bool more = j0 + TC < n_cols;
         if (cols == TC) {
           for (int64_t r = 0; r < rows; ++r) {
             if (more) {
