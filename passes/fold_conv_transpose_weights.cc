@@ -662,6 +662,39 @@ class FoldConvTransposeWeightsPass : public Pass {
              "constant: at any IR"}};
   }
 
+  // The constants a computed weight is made of (weight_norm's v and g) are evaluated, so read
+  // whole; a weight the annotation records as rewritten is not folded (see Run).
+  absl::Status DeclareWeightAccess(const PassContext& context,
+                                   WeightAccess& access) const override {
+    constexpr size_t kMaxValues = 4096;
+    absl::flat_hash_set<std::string> rewritten;
+    for (const RewrittenTensor& entry : context.annotation.tensors()) rewritten.insert(entry.source());
+    GraphView view(context.model);
+    for (const auto& info : view.graphs()) {
+      for (const NodeProto& node : info->graph->node()) {
+        if (!IsOnnxConvTranspose(node) || node.input_size() < 2 || node.input(1).empty()) continue;
+        const std::string& weight = node.input(1);
+        if (rewritten.contains(weight) || FindConstant(view, weight, {true}).ok()) continue;
+        std::vector<std::string> pending = {weight};
+        absl::flat_hash_set<std::string> seen = {weight};
+        while (!pending.empty() && seen.size() < kMaxValues) {
+          const std::string name = pending.back();
+          pending.pop_back();
+          if (auto constant = FindConstant(view, name, {true}); constant.ok()) {
+            access.read_whole.push_back(constant->tensor);
+            continue;
+          }
+          const auto& defs = view.Definitions(name);
+          if (defs.size() != 1 || defs[0].node == nullptr) continue;
+          for (const std::string& input : defs[0].node->input()) {
+            if (!input.empty() && seen.insert(input).second) pending.push_back(input);
+          }
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<bool> Run(PassContext& context) override {
     options_.initializer_inputs_are_constant = Option("initializers-as-inputs") == "constant";
     opset_ = std::max<int64_t>(1, DefaultDomainOpset(context.model));
