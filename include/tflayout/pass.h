@@ -104,7 +104,7 @@ struct PassOptionSpec {
 class Pass {
  public:
   virtual ~Pass() = default;
-  // kebab-case, e.g. "conv-transpose-to-tf".
+  // kebab-case, e.g. "my-pass".
   virtual std::string Name() const = 0;
   virtual std::string Summary() const = 0;
   virtual std::vector<PassOptionSpec> OptionSpecs() const { return {}; }
