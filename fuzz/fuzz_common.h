@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tflayout/pass.h"
+#include "tflayout/targets.h"
 
 namespace tflayout::fuzz {
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_common.h"
+#include "tflayout/targets.h"
 #include "tflayout/annotation.h"
 #include "tflayout/model_io.h"
 #include "tflayout/pass.h"

@@ -17,6 +17,7 @@
 #include "fuzz/fuzz_common.h"
 #include "lib/io/streamed_writer.h"
 #include "lib/io/file_util.h"
+#include "tflayout/targets.h"
 #include "tflayout/model_io.h"
 #include "tflayout/pass.h"
 #include "tflayout/pass_manager.h"
@@ -63,7 +64,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (file != lazy->weights_file) return 0;
   }
   (*store)->set_embedded_file(lazy->weights_file);
-  if (!(*store)->PreloadTensorsPassesRead(lazy->model).ok()) return 0;
   auto passes_a = ParsePipeline(kDefaultPipeline, fuzz::BuiltinRegistry());
   auto passes_b = ParsePipeline(kDefaultPipeline, fuzz::BuiltinRegistry());
   PipelineOptions with_store;

@@ -24,6 +24,13 @@ class ConvTransposeFromTfPass : public Pass {
            "back to ConvTranspose";
   }
 
+  // Shape inference reads small tensors' values.
+  absl::Status DeclareWeightAccess(const PassContext& context,
+                                   WeightAccess& access) const override {
+    AppendShapeInferenceReads(context.model, access.read_whole);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<bool> Run(PassContext& context) override {
     std::vector<std::string> tensors;  // first-appearance order
     std::vector<std::string> stored;   // constants behind Identity/Cast/DequantizeLinear chains

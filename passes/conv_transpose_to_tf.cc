@@ -1,6 +1,7 @@
 #include "passes/conv_transpose_to_tf.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,7 +77,39 @@ class ConvTransposeToTfPass : public Pass {
              "any IR and drop it from the graph inputs"}};
   }
 
+  // Shape inference reads small tensors' values.
+  absl::Status DeclareWeightAccess(const PassContext& context,
+                                   WeightAccess& access) const override {
+    AppendShapeInferenceReads(context.model, access.read_whole);
+    return absl::OkStatus();
+  }
+
+  bool ReportsWeightLayout() const override { return true; }
+
   absl::StatusOr<bool> Run(PassContext& context) override {
+    absl::StatusOr<bool> changed = RewriteWeights(context);
+    context.weight_layout = LayoutReport(context.statistics);
+    return changed;
+  }
+
+ private:
+  static WeightLayoutReport LayoutReport(const std::map<std::string, int64_t>& statistics) {
+    auto get = [&](const char* key) {
+      auto it = statistics.find(key);
+      return it == statistics.end() ? int64_t{0} : it->second;
+    };
+    WeightLayoutReport report;
+    report.op_type = "ConvTranspose";
+    report.weights = get("conv-transpose-weights");
+    report.rewritten = get("weights-rewritten");
+    report.already_tf = get("weights-already-tf");
+    report.left_alone = get("weights-left-alone");
+    report.nodes = get("nodes-annotated");
+    report.bytes = get("bytes-permuted");
+    return report;
+  }
+
+  absl::StatusOr<bool> RewriteWeights(PassContext& context) {
     custom_op_ = Option("form") == kFormCustomOp;
     constant_options_.initializer_inputs_are_constant =
         Option(kInitializersAsInputsOption) == "constant";
@@ -138,7 +171,6 @@ class ConvTransposeToTfPass : public Pass {
     return changed;
   }
 
- private:
   static constexpr char kInitializersAsInputsOption[] = "initializers-as-inputs";
 
   // A ConvTranspose inside a local function's body reads its weight through a formal input,

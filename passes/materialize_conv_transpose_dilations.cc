@@ -52,6 +52,21 @@ class MaterializeConvTransposeDilationsPass : public Pass {
            "(k-1)*d+1 (TensorFlow's CPU kernels reject dilation)";
   }
 
+  // A dilated kernel is built from the weight's elements.
+  absl::Status DeclareWeightAccess(const PassContext& context,
+                                   WeightAccess& access) const override {
+    GraphView view(context.model);
+    for (const auto& info : view.graphs()) {
+      for (const onnx::NodeProto& node : info->graph->node()) {
+        if (!IsOnnxConvTranspose(node) || node.input_size() < 2 || !IsDilated(node)) continue;
+        if (auto constant = FindConstant(view, node.input(1)); constant.ok()) {
+          access.read_whole.push_back(constant->tensor);
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<bool> Run(PassContext& context) override {
     bool changed = false;
     GraphView view(context.model);

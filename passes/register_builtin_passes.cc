@@ -3,6 +3,7 @@
 #include "tflayout/status.h"
 #include "passes/conv_transpose_from_tf.h"
 #include "passes/conv_transpose_to_tf.h"
+#include "passes/conv_to_tf.h"
 #include "passes/fold_conv_transpose_weights.h"
 #include "passes/inline_conv_transpose_functions.h"
 #include "passes/materialize_conv_transpose_dilations.h"
@@ -21,6 +22,7 @@ absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
   TFL_RETURN_IF_ERROR(registry.Register(CreateRemoveInitializersFromInputsPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateFoldConvTransposeWeightsPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateInlineConvTransposeFunctionsPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateConvToTfPass));
   return absl::OkStatus();
 }
 

@@ -26,6 +26,13 @@ class ResolveConvTransposePadsPass : public Pass {
 
   // Resolving one node can make shapes downstream of it inferable, so inference is re-run
   // until a round resolves nothing: a second run of the pass must find nothing left to do.
+  // Shape inference reads small tensors' values.
+  absl::Status DeclareWeightAccess(const PassContext& context,
+                                   WeightAccess& access) const override {
+    AppendShapeInferenceReads(context.model, access.read_whole);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<bool> Run(PassContext& context) override {
     bool changed = false;
     absl::flat_hash_map<onnx::NodeProto*, std::string> unresolved;  // node -> why

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/ir/annotation_reconcile.h"
+#include "tflayout/targets.h"
 #include "tflayout/annotation.h"
 #include "tests/test_util.h"
 

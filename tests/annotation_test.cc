@@ -59,16 +59,16 @@ TEST(AnnotationJson, NumbersAreJsonNumbers) {
             "\"message\":\"weight left alone\"}]}");
 }
 
-TEST(AnnotationJson, WrittenWithSchemaVersion2AndReadBack) {
+TEST(AnnotationJson, WrittenWithSchemaVersion3AndReadBack) {
   onnx::ModelProto model;
   ASSERT_TRUE(WriteAnnotation(SampleAnnotation(), model).ok());
   ASSERT_EQ(model.metadata_props_size(), 1);
-  EXPECT_THAT(model.metadata_props(0).value(), HasSubstr("\"schema_version\":2,"));
-  EXPECT_EQ(kAnnotationSchemaVersion, 2);
+  EXPECT_THAT(model.metadata_props(0).value(), HasSubstr("\"schema_version\":3,"));
+  EXPECT_EQ(kAnnotationSchemaVersion, 3);
   auto back = ReadAnnotation(model);
   ASSERT_TRUE(back.ok()) << back.status();
   Annotation want = SampleAnnotation();
-  want.set_schema_version(2);
+  want.set_schema_version(3);
   want.set_tool_version(ToolVersion());
   EXPECT_EQ(back->SerializeAsString(), want.SerializeAsString());
 }

@@ -1,4 +1,5 @@
 // The C API as a C caller uses it: bytes in, bytes out, files, errors as strings.
+#include "tflayout/targets.h"
 #include "tflayout/c_api.h"
 
 #include "gmock/gmock.h"

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "lib/api/driver.h"
 #include "lib/ir/verify.h"
+#include "tflayout/targets.h"
 #include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"

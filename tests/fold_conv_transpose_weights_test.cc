@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/ir/verify.h"
+#include "tflayout/targets.h"
 #include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"

@@ -11,6 +11,7 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "lib/ir/verify.h"
 #include "onnx/checker.h"
+#include "tflayout/targets.h"
 #include "tflayout/annotation.h"
 #include "tflayout/graph_view.h"
 #include "tests/test_util.h"

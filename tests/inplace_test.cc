@@ -20,6 +20,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tflayout/targets.h"
 #include "tflayout/annotation.h"
 #include "lib/api/driver.h"
 #include "lib/io/in_place.h"

@@ -54,7 +54,7 @@ TEST(Registry, RejectsDuplicateNamesAndCreatesFreshInstances) {
                           "conv-transpose-to-tf", "conv-transpose-from-tf",
                           "split-conv-transpose-bias",
                           "remove-initializers-from-inputs", "fold-conv-transpose-weights",
-                          "inline-conv-transpose-functions"));
+                          "inline-conv-transpose-functions", "conv-to-tf"));
   EXPECT_TRUE(absl::IsAlreadyExists(RegisterBuiltinPasses(registry)));
   auto a = registry.Create("conv-transpose-to-tf");
   auto b = registry.Create("conv-transpose-to-tf");

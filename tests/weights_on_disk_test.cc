@@ -253,7 +253,6 @@ void ExpectInProcessStreamedEqualsFullLoad(const std::string& input) {
     if (file != lazy->weights_file) return;  // real external data: output stays external
   }
   (*store)->set_embedded_file(lazy->weights_file);
-  ASSERT_TRUE((*store)->PreloadTensorsPassesRead(lazy->model).ok());
   auto passes_a = ParsePipeline(kDefaultPipeline, BuiltinRegistry());
   auto passes_b = ParsePipeline(kDefaultPipeline, BuiltinRegistry());
   ASSERT_TRUE(passes_a.ok() && passes_b.ok());

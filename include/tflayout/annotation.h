@@ -1,5 +1,5 @@
 // The annotation contract (proto/tflayout.proto): stored as JSON, proto field names kept, in
-// metadata_props["tflayout.annotation"]; numbers are JSON numbers (schema_version 2).
+// metadata_props["tflayout.annotation"]; numbers are JSON numbers (schema_version 3).
 #pragma once
 
 #include <string>
@@ -13,7 +13,8 @@ namespace tflayout {
 inline constexpr char kAnnotationKey[] = "tflayout.annotation";
 // 1: int64 values written as JSON strings (protobuf's proto3 JSON mapping); still read.
 // 2: every number a JSON number. The fields and their meaning are the same.
-inline constexpr int kAnnotationSchemaVersion = 2;
+// 3: RewrittenTensor.op_type names the reading operator (empty, as in 1 and 2: ConvTranspose).
+inline constexpr int kAnnotationSchemaVersion = 3;
 
 // The library's version string.
 const char* ToolVersion();

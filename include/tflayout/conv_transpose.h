@@ -102,6 +102,13 @@ void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
 void SetIntAttribute(onnx::NodeProto& node, const std::string& name, int64_t value);
 void RemoveAttribute(onnx::NodeProto& node, const std::string& name);
 
+// InferValueShapes reads the values of tensors of up to this many elements (shape
+// arithmetic); larger payloads are left out.
+inline constexpr int64_t kShapeInferenceReadsElements = 64;
+
+// Appends the tensors InferValueShapes reads whole (for Pass::DeclareWeightAccess).
+void AppendShapeInferenceReads(onnx::ModelProto& model, std::vector<onnx::TensorProto*>& tensors);
+
 // Value name -> dims (-1 for unknown) from ONNX shape inference on the model, run on a copy
 // whose large weight payloads are left out (shape inference needs only their dims).
 absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,38 +20,29 @@
 #include "tflayout/tensor.h"
 #include "onnx/onnx_pb.h"
 #include "tflayout/tflayout.pb.h"
+#include "tflayout/weight_store.h"
 
 namespace tflayout {
 
-// Access to tensors whose elements stay in external data files while the pipeline runs
-// (tflayout-opt streaming and --in-place; see lib/io/external_data_store.h). A pass never sees their
-// bytes: it asks for their geometry, then schedules a rewrite that the store runs when it
-// writes or maps the data, exactly once per tensor. Passes must leave such a tensor's
-// external_data entries (location, offset, length) untouched.
-class WeightStore {
- public:
-  using Transform = std::function<absl::Status(const MutableSlots& slots)>;
-  virtual ~WeightStore() = default;
-  // Validates an external tensor; returns its slots with data == nullptr. Unimplemented for
-  // element types the store cannot handle (as GetMutableSlots).
-  virtual absl::StatusOr<MutableSlots> Describe(const onnx::TensorProto& tensor) = 0;
-  // Schedules `transform` on the tensor's elements (raw little-endian slots). Several
-  // transforms of one tensor run in the order scheduled.
-  virtual absl::Status Schedule(const onnx::TensorProto& tensor, Transform transform) = 0;
+// The tensors a pass reads or writes by value, declared before it runs (Pass::
+// DeclareWeightAccess) so that a pipeline keeping weights on disk can bring exactly those into
+// memory (WeightStore::ReadWhole). Tensors a pass only permutes need no declaration: the pass
+// describes the permutation (PassContext::PermuteSlots) and the store moves the bytes.
+struct WeightAccess {
+  std::vector<onnx::TensorProto*> read_whole;
+};
 
-  // The permutation (A, B, S) -> (S, B, A) of PermuteABSToSBA, described rather than opaque so
-  // that a store can move the tensor tile by tile (memory bounded by tiles, not tensors).
-  struct Permute {
-    int64_t a = 0, b = 0, s = 0;
-    PermuteOptions options;
-  };
-  // Schedules `permute` like Schedule; the default runs PermuteABSToSBA on the whole tensor.
-  virtual absl::Status SchedulePermute(const onnx::TensorProto& tensor, const Permute& permute) {
-    return Schedule(tensor, [permute](const MutableSlots& s) {
-      return PermuteABSToSBA(s.data, s.slot_size, permute.a, permute.b, permute.s,
-                             permute.options);
-    });
-  }
+// What a weight-layout pass (one that stores an operator's constant weights in TensorFlow's
+// layout) did in one run, in a shape that names no pass: distinct weights the operator's nodes
+// read = rewritten + already in TF layout + left alone (each with a remark).
+struct WeightLayoutReport {
+  std::string op_type;  // the operator whose weights, e.g. "Conv"
+  int64_t weights = 0;
+  int64_t rewritten = 0;
+  int64_t already_tf = 0;
+  int64_t left_alone = 0;
+  int64_t nodes = 0;  // nodes now reading a rewritten weight
+  int64_t bytes = 0;  // bytes permuted
 };
 
 // What a pass sees besides the model.
@@ -66,6 +58,9 @@ struct PassContext {
 
   // Set by drivers that keep external tensors on disk; null: external tensors must be loaded.
   WeightStore* weight_store = nullptr;
+
+  // Set by a weight-layout pass (Pass::ReportsWeightLayout); the manager resets it per pass.
+  std::optional<WeightLayoutReport> weight_layout;
 
   void Count(const std::string& counter, int64_t n = 1) { statistics[counter] += n; }
 
@@ -109,12 +104,20 @@ struct PassOptionSpec {
 class Pass {
  public:
   virtual ~Pass() = default;
-  // kebab-case, e.g. "conv-transpose-to-tf".
+  // kebab-case, e.g. "my-pass".
   virtual std::string Name() const = 0;
   virtual std::string Summary() const = 0;
   virtual std::vector<PassOptionSpec> OptionSpecs() const { return {}; }
   // Returns whether the model changed.
   virtual absl::StatusOr<bool> Run(PassContext& context) = 0;
+  // Adds the tensors Run will read whole (see WeightAccess); called with the context Run will
+  // get, right before Run, only when weights stay on disk.
+  virtual absl::Status DeclareWeightAccess(const PassContext& context,
+                                           WeightAccess& access) const {
+    return absl::OkStatus();
+  }
+  // Whether Run sets PassContext::weight_layout.
+  virtual bool ReportsWeightLayout() const { return false; }
 
   // Checks the key and value against OptionSpecs() and stores the value.
   absl::Status SetOption(absl::string_view key, absl::string_view value);
@@ -143,14 +146,5 @@ class PassRegistry {
 // "a,b{k=v,k2=v2},c" -> three configured passes. Whitespace around tokens is ignored.
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(absl::string_view text,
                                                                  const PassRegistry& registry);
-
-// The pipeline tflayout-opt runs when --passes is not given.
-// split-conv-transpose-bias is in it so that the output never converts silently wrong through
-// onnx2tf (which drops 3-D ConvTranspose biases; onnxsim folds the compensate form back).
-// inline-conv-transpose-functions comes first: the other passes only see ConvTranspose nodes in
-// graphs, not in model-local function bodies (torch's export_modules_as_functions).
-inline constexpr char kDefaultPipeline[] =
-    "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
-    "materialize-conv-transpose-dilations,split-conv-transpose-bias,conv-transpose-to-tf";
 
 }  // namespace tflayout

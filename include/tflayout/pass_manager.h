@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct PassRun {
   bool changed = false;
   double seconds = 0;
   std::map<std::string, int64_t> statistics;
+  std::optional<WeightLayoutReport> weight_layout;
 };
 
 struct PipelineResult {

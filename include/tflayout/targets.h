@@ -19,6 +19,15 @@
 
 namespace tflayout {
 
+// The pipeline tflayout-opt runs when neither --passes nor --target is given (the onnxruntime
+// target). split-conv-transpose-bias is in it so that the output never converts silently wrong
+// through onnx2tf (which drops 3-D ConvTranspose biases; onnxsim folds the compensate form back).
+// inline-conv-transpose-functions comes first: the other passes only see ConvTranspose nodes in
+// graphs, not in model-local function bodies (torch's export_modules_as_functions).
+inline constexpr char kDefaultPipeline[] =
+    "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
+    "materialize-conv-transpose-dilations,split-conv-transpose-bias,conv-transpose-to-tf";
+
 struct Target {
   const char* name;
   const char* pipeline;

@@ -229,47 +229,65 @@ absl::Status WriteOutput(LoadedModel& loaded, const Flags& flags,
   return SaveModelFile(loaded, store, flags.output, FileOptions(flags));
 }
 
-// What conv-transpose-to-tf did over the pipeline: weights rewritten by any of its runs; the
-// total, those already in TF layout and those left alone as the first / last run saw them.
+// What the weight-layout passes did over the pipeline, per operator: weights rewritten by any
+// run; the total, those already in TF layout and those left alone as the first / last run saw
+// them (a second run of a pass sees the first one's rewrites as already in TF layout).
 struct ConversionCounts {
   bool ran = false;
-  int64_t weights = 0, rewritten = 0, already_tf = 0, left_alone = 0, nodes = 0, bytes = 0;
+  std::vector<WeightLayoutReport> by_op;  // in the order the operators were first reported
+  WeightLayoutReport total;
 };
 
 ConversionCounts CountConversions(const PipelineResult& result) {
   ConversionCounts counts;
   for (const PassRun& run : result.passes) {
-    if (run.name != "conv-transpose-to-tf") continue;
-    auto get = [&](const char* key) {
-      auto it = run.statistics.find(key);
-      return it == run.statistics.end() ? int64_t{0} : it->second;
-    };
-    if (!counts.ran) {
-      counts.weights = get("conv-transpose-weights");
-      counts.already_tf = get("weights-already-tf");
-    }
+    if (!run.weight_layout) continue;
+    const WeightLayoutReport& report = *run.weight_layout;
     counts.ran = true;
-    counts.rewritten += get("weights-rewritten");
-    counts.left_alone = get("weights-left-alone");
-    counts.nodes += get("nodes-annotated");
-    counts.bytes += get("bytes-permuted");
+    auto it = std::find_if(counts.by_op.begin(), counts.by_op.end(),
+                           [&](const WeightLayoutReport& r) { return r.op_type == report.op_type; });
+    if (it == counts.by_op.end()) {
+      counts.by_op.push_back(report);
+      continue;
+    }
+    it->rewritten += report.rewritten;
+    it->left_alone = report.left_alone;
+    it->nodes += report.nodes;
+    it->bytes += report.bytes;
+  }
+  for (const WeightLayoutReport& r : counts.by_op) {
+    counts.total.weights += r.weights;
+    counts.total.rewritten += r.rewritten;
+    counts.total.already_tf += r.already_tf;
+    counts.total.left_alone += r.left_alone;
+    counts.total.nodes += r.nodes;
+    counts.total.bytes += r.bytes;
   }
   return counts;
+}
+
+// "3 of 3 ConvTranspose, 20 of 21 Conv"
+std::string RewrittenOfWeights(const ConversionCounts& counts) {
+  std::vector<std::string> parts;
+  for (const WeightLayoutReport& r : counts.by_op) {
+    parts.push_back(absl::StrCat(r.rewritten, " of ", r.weights, " ", r.op_type));
+  }
+  return absl::StrJoin(parts, ", ");
 }
 
 void PrintSummary(const Flags& flags, const PipelineResult& result, std::ostream& os) {
   const ConversionCounts counts = CountConversions(result);
   os << "tflayout-opt: " << flags.input << " -> " << flags.output << ": ";
   if (counts.ran) {
-    os << "rewrote " << counts.rewritten << " of " << counts.weights
-       << " ConvTranspose weight(s) for " << counts.nodes << " node(s), " << counts.bytes
-       << " bytes permuted";
-    if (counts.already_tf > 0) os << "; " << counts.already_tf << " already in TF layout";
-    if (counts.left_alone > 0) os << "; " << counts.left_alone << " left alone (see remarks)";
+    const WeightLayoutReport& total = counts.total;
+    os << "rewrote " << RewrittenOfWeights(counts) << " weight(s) for " << total.nodes
+       << " node(s), " << total.bytes << " bytes permuted";
+    if (total.already_tf > 0) os << "; " << total.already_tf << " already in TF layout";
+    if (total.left_alone > 0) os << "; " << total.left_alone << " left alone (see remarks)";
     if (!result.changed) os << "; model unchanged";
     os << "\n";
   } else {
-    // A pipeline without conv-transpose-to-tf (the onnx2tf target, from-tf): weights stay in
+    // A pipeline without a weight-layout pass (the onnx2tf target, from-tf): weights stay in
     // their layout; the pass lines below say what changed.
     os << (result.changed ? "changed" : "unchanged") << ", no weight stored in TF layout\n";
   }
@@ -317,10 +335,18 @@ absl::Status WriteReport(const Flags& flags, const LoadedModel& loaded,
     if (it != run.statistics.end()) report.set_bytes_permuted(report.bytes_permuted() + it->second);
   }
   const ConversionCounts counts = CountConversions(result);
-  report.set_conv_transpose_weights(counts.weights);
-  report.set_weights_rewritten(counts.rewritten);
-  report.set_weights_already_tf(counts.already_tf);
-  report.set_weights_left_alone(counts.left_alone);
+  report.set_conv_transpose_weights(counts.total.weights);
+  report.set_weights_rewritten(counts.total.rewritten);
+  report.set_weights_already_tf(counts.total.already_tf);
+  report.set_weights_left_alone(counts.total.left_alone);
+  for (const WeightLayoutReport& r : counts.by_op) {
+    WeightLayoutCounts* entry = report.add_weight_layout();
+    entry->set_op_type(r.op_type);
+    entry->set_weights(r.weights);
+    entry->set_rewritten(r.rewritten);
+    entry->set_already_tf(r.already_tf);
+    entry->set_left_alone(r.left_alone);
+  }
   *report.mutable_rewritten() = result.annotation.tensors();
   *report.mutable_remarks() = result.annotation.remarks();
   auto json = ToJson(report);
@@ -435,9 +461,9 @@ int OptMain(int argc, char** argv) {
   }
   if (flags.require_all_converted &&
       std::none_of(passes->begin(), passes->end(),
-                   [](const auto& pass) { return pass->Name() == "conv-transpose-to-tf"; })) {
-    std::cerr << "tflayout-opt: --require-all-converted needs conv-transpose-to-tf in the "
-                 "pipeline\n";
+                   [](const auto& pass) { return pass->ReportsWeightLayout(); })) {
+    std::cerr << "tflayout-opt: --require-all-converted needs a weight-layout pass (such as "
+                 "conv-transpose-to-tf) in the pipeline\n";
     return kExitUsage;
   }
   if (flags.input != "-" && !flags.in_place &&
@@ -494,12 +520,16 @@ int OptMain(int argc, char** argv) {
     std::cerr << "tflayout-opt: " << flags.input << ": " << result.status().message() << "\n";
     return absl::IsInvalidArgument(result.status()) ? kExitInput : kExitPass;
   }
-  if (flags.require_all_converted && CountConversions(*result).left_alone > 0) {
+  if (flags.require_all_converted && CountConversions(*result).total.left_alone > 0) {
     progress.Done();
     const ConversionCounts counts = CountConversions(*result);
+    std::vector<std::string> left;
+    for (const WeightLayoutReport& r : counts.by_op) {
+      if (r.left_alone > 0) left.push_back(absl::StrCat(r.left_alone, " of ", r.weights, " ", r.op_type));
+    }
     std::cerr << "tflayout-opt: " << flags.input << ": --require-all-converted: "
-              << counts.left_alone << " of " << counts.weights
-              << " ConvTranspose weight(s) left in ONNX layout; no output written\n";
+              << absl::StrJoin(left, ", ")
+              << " weight(s) left in ONNX layout; no output written\n";
     for (const Remark& remark : result->annotation.remarks()) {
       std::cerr << "  remark [" << remark.pass() << "] node '" << remark.node() << "' tensor '"
                 << remark.tensor() << "': " << remark.message() << "\n";

@@ -2,10 +2,7 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "tflayout/annotation.h"
-#include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
 #include "tflayout/tensor.h"
@@ -54,75 +51,17 @@ std::vector<std::string> ExternalDataStore::files() const {
   return out;
 }
 
-namespace {
-
-// fold-conv-transpose-weights evaluates the constants a computed ConvTranspose weight is made
-// of (weight_norm's v and g): they must be in memory.
-void AddConstantsBehindComputedWeight(const GraphView& view, const std::string& weight,
-                                      std::vector<TensorProto*>& wanted) {
-  constexpr size_t kMaxValues = 4096;
-  if (FindConstant(view, weight, {true}).ok()) return;
-  std::vector<std::string> pending = {weight};
-  absl::flat_hash_set<std::string> seen = {weight};
-  while (!pending.empty() && seen.size() < kMaxValues) {
-    const std::string name = pending.back();
-    pending.pop_back();
-    auto constant = FindConstant(view, name, {true});
-    if (constant.ok()) {
-      if (constant->tensor->data_location() == TensorProto::EXTERNAL) wanted.push_back(constant->tensor);
-      continue;
-    }
-    const auto& defs = view.Definitions(name);
-    if (defs.size() != 1 || defs[0].node == nullptr) continue;
-    for (const std::string& input : defs[0].node->input()) {
-      if (!input.empty() && seen.insert(input).second) pending.push_back(input);
-    }
-  }
-}
-
-}  // namespace
-
-absl::Status ExternalDataStore::PreloadTensorsPassesRead(onnx::ModelProto& model) {
-  constexpr int64_t kTinyElements = 64;  // InferValueShapes keeps payloads up to this size
-  std::vector<TensorProto*> wanted;
-  TFL_RETURN_IF_ERROR(ForEachTensor(model, [&](TensorProto& t) -> absl::Status {
-    if (t.data_location() != TensorProto::EXTERNAL) return absl::OkStatus();
-    auto count = CheckedElementCount(t);
-    if (count.ok() && *count <= kTinyElements) wanted.push_back(&t);
-    return absl::OkStatus();
-  }));
-  // Weights the annotation records as rewritten: the compensate form's Transpose(W__tf) is
-  // conv-transpose-to-tf's own work, which fold-conv-transpose-weights leaves alone, so W__tf
-  // stays on disk (a second run on a converted model read it whole).
-  absl::flat_hash_set<std::string> rewritten;
-  if (auto annotation = ReadAnnotation(model); annotation.ok()) {
-    for (const RewrittenTensor& entry : annotation->tensors()) rewritten.insert(entry.source());
-  }
-  GraphView view(model);
-  for (const auto& info : view.graphs()) {
-    for (const onnx::NodeProto& node : info->graph->node()) {
-      if (!IsOnnxConvTranspose(node) || node.input_size() < 2 || node.input(1).empty()) continue;
-      bool dilated = false;
-      for (const onnx::AttributeProto& attr : node.attribute()) {
-        if (attr.name() != "dilations") continue;
-        for (int64_t d : attr.ints()) dilated |= d != 1;
-      }
-      if (dilated) {
-        auto constant = FindConstant(view, node.input(1));
-        if (constant.ok() && constant->tensor->data_location() == TensorProto::EXTERNAL) {
-          wanted.push_back(constant->tensor);
-        }
-      }
-      if (!rewritten.contains(node.input(1))) {
-        AddConstantsBehindComputedWeight(view, node.input(1), wanted);
-      }
-    }
-  }
-  for (TensorProto* t : wanted) {
-    if (t->data_location() != TensorProto::EXTERNAL) continue;  // listed twice
-    TFL_ASSIGN_OR_RETURN(ExternalRegion region, ResolveExternalRegion(*t, base_dir_));
-    TFL_RETURN_IF_ERROR(LoadExternalRegion(*t, region, IsEmbedded(region)));
-  }
+absl::Status ExternalDataStore::ReadWhole(TensorProto& tensor) {
+  if (tensor.data_location() != TensorProto::EXTERNAL) return absl::OkStatus();
+  TFL_ASSIGN_OR_RETURN(ExternalRegion region, ResolveExternalRegion(tensor, base_dir_));
+  TFL_RETURN_IF_ERROR(LoadExternalRegion(tensor, region, IsEmbedded(region)));
+  auto it = scheduled_.find(region.key());
+  if (it == scheduled_.end()) return absl::OkStatus();
+  // The tensor is no longer the store's: what was scheduled for it happens now, in memory.
+  TFL_ASSIGN_OR_RETURN(MutableSlots slots, GetMutableSlots(tensor));
+  for (const Transform& transform : it->second) TFL_RETURN_IF_ERROR(transform(slots));
+  scheduled_.erase(it);
+  single_permute_.erase(region.key());
   return absl::OkStatus();
 }
 

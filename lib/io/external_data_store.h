@@ -1,6 +1,6 @@
 // The component that knows where every weight's bytes are while the pipeline runs with them on
 // disk (tflayout-opt streaming and --in-place): ExternalDataStore, a WeightStore
-// (include/tflayout/pass.h), indexes and validates every external tensor of a model loaded
+// (include/tflayout/weight_store.h), indexes and validates every external tensor of a model loaded
 // with load_external_data = false (lib/io/external_region.h: the checks LoadModel makes),
 // including the embedded payloads LoadModelWeightsOnDisk left in the model file, and collects
 // the rewrites the passes schedule, keyed by the tensor's region (file, offset, length).
@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "lib/io/external_region.h"
 #include "onnx/onnx_pb.h"
-#include "tflayout/pass.h"
+#include "tflayout/weight_store.h"
 
 namespace tflayout {
 
@@ -43,15 +43,10 @@ class ExternalDataStore : public WeightStore {
   // Canonical paths of the data files the model reads.
   std::vector<std::string> files() const;
 
-  // Loads into raw_data the external tensors the pipeline must read: tiny ones (shape
-  // inference reads small integer tensors) and the weights of dilated ConvTranspose nodes
-  // (materialize-conv-transpose-dilations builds a new kernel from them). For -o output this
-  // changes nothing in the result: LoadModel leaves every external tensor in that state.
-  absl::Status PreloadTensorsPassesRead(onnx::ModelProto& model);
-
   absl::StatusOr<MutableSlots> Describe(const onnx::TensorProto& tensor) override;
   absl::Status Schedule(const onnx::TensorProto& tensor, Transform transform) override;
   absl::Status SchedulePermute(const onnx::TensorProto& tensor, const Permute& permute) override;
+  absl::Status ReadWhole(onnx::TensorProto& tensor) override;
 
   // Transforms scheduled per region, in region order.
   const std::map<ExternalRegion::Key, std::vector<Transform>>& scheduled() const {

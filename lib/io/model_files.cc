@@ -28,9 +28,6 @@ absl::StatusOr<LoadedModel> LoadModelFile(const std::string& path, const ModelFi
         "; --in-place cannot rewrite one without the other"));
   }
   (*created)->set_embedded_file(loaded->weights_file);
-  if (absl::Status st = (*created)->PreloadTensorsPassesRead(loaded->model); !st.ok()) {
-    return WithContext(st, path);
-  }
   store = *std::move(created);
   return loaded;
 }

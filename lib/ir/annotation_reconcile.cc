@@ -55,7 +55,11 @@ std::string StaleReason(const GraphView& view, const RewrittenTensor& entry) {
   }
   const std::string weight = node->input_size() >= 2 ? node->input(1) : "";
   const bool reads_directly = IsCustomConvTranspose(*node) && weight == entry.tensor();
-  const bool reads_through_transpose = IsOnnxConvTranspose(*node) && weight == entry.source() &&
+  const bool onnx_reader = entry.op_type().empty() || entry.op_type() == "ConvTranspose"
+                               ? IsOnnxConvTranspose(*node)
+                               : node->op_type() == entry.op_type() &&
+                                     (node->domain().empty() || node->domain() == "ai.onnx");
+  const bool reads_through_transpose = onnx_reader && weight == entry.source() &&
                                        IsTransposeOf(view, weight, entry.tensor());
   if (!reads_directly && !reads_through_transpose) {
     return absl::StrCat("node '", entry.node(), "' no longer reads tensor '", entry.tensor(),

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tflayout/graph_view.h"
+#include "tflayout/tensor.h"
 #include "tflayout/status.h"
 #include "onnx/shape_inference/implementation.h"
 
@@ -471,10 +472,18 @@ void MakeConvTransposeInferenceSafe(onnx::ModelProto& copy) {
 
 }  // namespace
 
+void AppendShapeInferenceReads(onnx::ModelProto& model, std::vector<onnx::TensorProto*>& tensors) {
+  (void)ForEachTensor(model, [&](onnx::TensorProto& t) -> absl::Status {
+    auto count = CheckedElementCount(t);
+    if (count.ok() && *count <= kShapeInferenceReadsElements) tensors.push_back(&t);
+    return absl::OkStatus();
+  });
+}
+
 absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::ModelProto& model) {
   // Shape inference reads initializer dims, and the values of small integer tensors (shape
   // arithmetic); large payloads are swapped out around the copy so it stays cheap.
-  constexpr int64_t kKeepElements = 64;
+  constexpr int64_t kKeepElements = kShapeInferenceReadsElements;
   std::vector<std::pair<onnx::TensorProto*, onnx::TensorProto>> parked;
   (void)ForEachTensor(model, [&](onnx::TensorProto& t) -> absl::Status {
     int64_t count = 1;  // saturates past kKeepElements: hostile dims must not overflow it

@@ -24,6 +24,22 @@ std::string PrintModelText(const onnx::ModelProto& model) {
   return os.str();
 }
 
+namespace {
+
+// Brings the external tensors `pass` declares it reads whole into memory.
+absl::Status ReadDeclaredWeights(const Pass& pass, const PassContext& context,
+                                 WeightStore& store) {
+  WeightAccess access;
+  TFL_RETURN_IF_ERROR(pass.DeclareWeightAccess(context, access));
+  for (onnx::TensorProto* tensor : access.read_whole) {
+    TFL_RETURN_IF_ERROR(WithContext(store.ReadWhole(*tensor),
+                                    absl::StrCat("tensor '", tensor->name(), "'")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
                                            std::vector<std::unique_ptr<Pass>>& passes,
                                            const PipelineOptions& options) {
@@ -44,6 +60,11 @@ absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
   context.weight_store = options.weight_store;
   for (std::unique_ptr<Pass>& pass : passes) {
     context.statistics.clear();
+    context.weight_layout.reset();
+    if (options.weight_store != nullptr) {
+      TFL_RETURN_IF_ERROR(WithContext(ReadDeclaredWeights(*pass, context, *options.weight_store),
+                                      absl::StrCat("pass ", pass->Name())));
+    }
     const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<bool> changed = pass->Run(context);
     const auto stop = std::chrono::steady_clock::now();
@@ -54,6 +75,7 @@ absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
     run.changed = *changed;
     run.seconds = std::chrono::duration<double>(stop - start).count();
     run.statistics = context.statistics;
+    run.weight_layout = context.weight_layout;
     result.changed |= run.changed;
     result.passes.push_back(std::move(run));
 

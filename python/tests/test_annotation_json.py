@@ -28,7 +28,7 @@ def test_numbers_are_json_numbers(tool, tmp_path):
     dst = str(tmp_path / "out.onnx")
     H.run_tool(src, dst)
     ann = json.loads(_raw(onnx.load(dst)))
-    assert ann["schema_version"] == 2
+    assert ann["schema_version"] == 3
     entry = ann["tensors"][0]
     for key in ("perm", "onnx_dims", "tf_dims"):
         assert all(type(v) is int for v in entry[key]), (key, entry[key])

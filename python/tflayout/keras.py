@@ -100,6 +100,8 @@ def _attr(node, name, default):
                 return a.i
             if a.type == a.STRING:
                 return a.s.decode()
+            if a.type == a.FLOAT:
+                return a.f
     return default
 
 
@@ -258,4 +260,142 @@ def conv_transpose_layers(model, materialize: bool = True) -> List[KerasConvTran
                             dilations=dilations, pads_begin=pb, pads_end=pe,
                             output_padding=output_padding, group=_attr(node, "group", 1),
                             pads_resolved=resolved, materialize=materialize))
+    return out
+
+
+@dataclasses.dataclass
+class KerasConv:
+    """A Conv node's kernel in Keras/TF layout ``kernel_size + (C/group, M)`` and its settings.
+
+    ``depthwise`` (group = input channels > 1): ``depthwise_kernel`` is the same elements as
+    Keras' ``DepthwiseConv{n}D`` kernel ``kernel_size + (C, multiplier)``. Explicit pads become
+    a ``ZeroPadding{n}D`` before a ``padding="valid"`` layer.
+    """
+    node: str
+    weight: str
+    rank: int
+    kernel: np.ndarray
+    bias: Optional[np.ndarray]
+    group: int
+    strides: Tuple[int, ...]
+    dilations: Tuple[int, ...]
+    pads_begin: Tuple[int, ...]
+    pads_end: Tuple[int, ...]
+
+    @property
+    def input_channels(self) -> int:
+        return self.kernel.shape[-2] * self.group
+
+    @property
+    def depthwise(self) -> bool:
+        return self.group > 1 and self.group == self.input_channels
+
+    @property
+    def depthwise_kernel(self) -> np.ndarray:
+        c = self.input_channels
+        return self.kernel.reshape(self.kernel.shape[:-2] + (c, self.kernel.shape[-1] // c))
+
+    def build_layers(self):
+        """[ZeroPadding{n}D?, Conv{n}D | DepthwiseConv{n}D] with the weights set."""
+        import tensorflow as tf
+        n = self.rank
+        layers = []
+        if any(self.pads_begin) or any(self.pads_end):
+            pads = tuple(zip(self.pads_begin, self.pads_end))
+            layers.append(getattr(tf.keras.layers, f"ZeroPadding{n}D")(
+                padding=pads[0] if n == 1 else pads))
+        common = dict(kernel_size=self.kernel.shape[:n], strides=tuple(self.strides),
+                      dilation_rate=tuple(self.dilations), padding="valid",
+                      use_bias=self.bias is not None)
+        if self.depthwise and n in (1, 2):
+            conv = getattr(tf.keras.layers, f"DepthwiseConv{n}D")(
+                depth_multiplier=self.kernel.shape[-1] // self.input_channels, **common)
+            kernel = self.depthwise_kernel
+        else:
+            conv = getattr(tf.keras.layers, f"Conv{n}D")(filters=self.kernel.shape[-1],
+                                                         groups=self.group, **common)
+            kernel = self.kernel
+        conv.build((None,) + (None,) * n + (self.input_channels,))
+        conv.set_weights([kernel] + ([self.bias] if self.bias is not None else []))
+        return layers + [conv]
+
+
+def _conv_from_node(node, kernel_tf, bias, weight) -> KerasConv:
+    n = kernel_tf.ndim - 2
+    if _attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise ValueError(f"node '{node.name}': auto_pad "
+                         f"{_attr(node, 'auto_pad', '')} needs the input shape; resolve it first")
+    pads = _attr(node, "pads", [0] * (2 * n))
+    if _attr(node, "auto_pad", "NOTSET") == "VALID":
+        pads = [0] * (2 * n)
+    return KerasConv(node=node.name, weight=weight, rank=n, kernel=kernel_tf, bias=bias,
+                     group=_attr(node, "group", 1), strides=tuple(_attr(node, "strides", [1] * n)),
+                     dilations=tuple(_attr(node, "dilations", [1] * n)),
+                     pads_begin=tuple(pads[:n]), pads_end=tuple(pads[n:]))
+
+
+def conv_layers(model) -> List[KerasConv]:
+    """One KerasConv per Conv node of the main graph with a constant weight: read as stored
+    when conv-to-tf rewrote it (annotation op_type "Conv"), else transposed here from ONNX's
+    ``(M, C/group, k...)``."""
+    inits = {i.name: i for i in model.graph.initializer}
+    ann = read_annotation(model) or {"tensors": []}
+    by_source = {e["source"]: e for e in ann["tensors"]
+                 if e.get("op_type") == "Conv" and not e.get("graph")}
+    out = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+            continue
+        bias = None
+        if len(node.input) > 2 and node.input[2] in inits:
+            bias = numpy_helper.to_array(inits[node.input[2]])
+        entry = by_source.get(node.input[1])
+        if entry is not None and entry["tensor"] in inits:
+            kernel = numpy_helper.to_array(inits[entry["tensor"]])
+            out.append(_conv_from_node(node, kernel, bias, entry["tensor"]))
+        elif node.input[1] in inits:
+            w = numpy_helper.to_array(inits[node.input[1]])
+            kernel = np.transpose(w, list(range(2, w.ndim)) + [1, 0])
+            out.append(_conv_from_node(node, kernel, bias, node.input[1]))
+    return out
+
+
+@dataclasses.dataclass
+class KerasDense:
+    """A Gemm's constant B as a Keras ``Dense`` kernel ``(in, out)`` (B itself when transB=0,
+    B transposed when transB=1, as torch's Linear exports it), and its 1-D bias."""
+    node: str
+    weight: str
+    kernel: np.ndarray
+    bias: Optional[np.ndarray]
+
+    def build_layer(self):
+        import tensorflow as tf
+        dense = tf.keras.layers.Dense(self.kernel.shape[1], use_bias=self.bias is not None)
+        dense.build((None, self.kernel.shape[0]))
+        dense.set_weights([self.kernel] + ([self.bias] if self.bias is not None else []))
+        return dense
+
+
+def dense_layers(model) -> List[KerasDense]:
+    """One KerasDense per Gemm of the main graph that a Dense layer computes: constant B,
+    alpha = beta = 1, transA = 0, and a constant 1-D C (or none)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        if node.op_type != "Gemm" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        if _attr(node, "alpha", 1.0) != 1.0 or _attr(node, "beta", 1.0) != 1.0 or \
+                _attr(node, "transA", 0):
+            continue
+        b = numpy_helper.to_array(inits[node.input[1]])
+        kernel = b.T.copy() if _attr(node, "transB", 0) else b
+        bias = None
+        if len(node.input) > 2 and node.input[2]:
+            if node.input[2] not in inits:
+                continue
+            bias = numpy_helper.to_array(inits[node.input[2]])
+            if bias.shape != (kernel.shape[1],):
+                continue
+        out.append(KerasDense(node=node.name, weight=node.input[1], kernel=kernel, bias=bias))
     return out

@@ -1,0 +1,244 @@
+#include "passes/conv_to_tf.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "tflayout/annotation.h"
+#include "tflayout/conv_transpose.h"
+#include "tflayout/graph_view.h"
+#include "tflayout/permute.h"
+#include "tflayout/status.h"
+#include "tflayout/tensor.h"
+
+namespace tflayout {
+namespace {
+
+constexpr char kOpType[] = "Conv";
+constexpr char kInitializersAsInputsOption[] = "initializers-as-inputs";
+
+bool IsOnnxConv(const onnx::NodeProto& node) {
+  return node.op_type() == kOpType && (node.domain().empty() || node.domain() == "ai.onnx");
+}
+
+struct Reader {
+  const GraphInfo* graph;
+  onnx::NodeProto* node;
+};
+
+class ConvToTfPass : public Pass {
+ public:
+  std::string Name() const override { return "conv-to-tf"; }
+  std::string Summary() const override {
+    return "Store constant Conv weights in TensorFlow layout (k..., C/group, M) behind a "
+           "Transpose";
+  }
+  std::vector<PassOptionSpec> OptionSpecs() const override {
+    return {{kInitializersAsInputsOption, "auto", {"auto", "constant"},
+             "auto: an initializer listed as a graph input is a constant below IR 4 and an "
+             "overridable default (left alone) from IR 4; constant: at any IR"}};
+  }
+  bool ReportsWeightLayout() const override { return true; }
+
+  absl::StatusOr<bool> Run(PassContext& context) override {
+    constant_options_.initializer_inputs_are_constant =
+        Option(kInitializersAsInputsOption) == "constant";
+    report_ = WeightLayoutReport{};
+    report_.op_type = kOpType;
+    absl::StatusOr<bool> changed = RewriteWeights(context);
+    context.Count("conv-weights", report_.weights);
+    context.Count("weights-rewritten", report_.rewritten);
+    context.Count("weights-already-tf", report_.already_tf);
+    context.Count("weights-left-alone", report_.left_alone);
+    context.Count("nodes-annotated", report_.nodes);
+    context.Count("bytes-permuted", report_.bytes);
+    context.weight_layout = report_;
+    return changed;
+  }
+
+ private:
+  absl::StatusOr<bool> RewriteWeights(PassContext& context) {
+    GraphView view(context.model);
+    std::vector<std::string> weights;  // first-use order
+    absl::flat_hash_map<std::string, std::vector<Reader>> readers;
+    for (const auto& info : view.graphs()) {
+      for (onnx::NodeProto& node : *info->graph->mutable_node()) {
+        if (!IsOnnxConv(node) || node.input_size() < 2 || node.input(1).empty()) continue;
+        auto& list = readers[node.input(1)];
+        if (list.empty()) weights.push_back(node.input(1));
+        list.push_back({info.get(), &node});
+      }
+    }
+    report_.weights = static_cast<int64_t>(weights.size());
+    bool changed = false;
+    for (const std::string& weight : weights) {
+      if (IsRecordedTranspose(view, weight, context.annotation)) {
+        ++report_.already_tf;
+        continue;
+      }
+      absl::Status why = CheckRewritable(view, weight, readers[weight]);
+      if (!why.ok()) {
+        LeaveAlone(context, readers[weight], weight, why);
+        continue;
+      }
+      TFL_ASSIGN_OR_RETURN(bool rewritten, Rewrite(context, view, weight, readers[weight]));
+      changed |= rewritten;
+    }
+    return changed;
+  }
+
+  // The weight is our own Transpose of a recorded TF-layout tensor (a second run).
+  static bool IsRecordedTranspose(const GraphView& view, const std::string& weight,
+                                  const Annotation& annotation) {
+    const auto& defs = view.Definitions(weight);
+    if (defs.size() != 1 || defs[0].node == nullptr || defs[0].node->op_type() != "Transpose" ||
+        defs[0].node->input_size() != 1) {
+      return false;
+    }
+    for (const RewrittenTensor& entry : annotation.tensors()) {
+      if (entry.source() == weight && entry.tensor() == defs[0].node->input(0)) return true;
+    }
+    return false;
+  }
+
+  absl::Status CheckRewritable(const GraphView& view, const std::string& weight,
+                               const std::vector<Reader>& readers) const {
+    absl::StatusOr<ConstantValue> constant = FindConstant(view, weight, constant_options_);
+    if (!constant.ok()) return constant.status();
+    if (constant->tensor->dims_size() < 3) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("weight has rank ", constant->tensor->dims_size(), ", not 3 to 5"));
+    }
+    for (const GraphView::Use& use : view.Uses(weight)) {
+      if (use.node == nullptr) {
+        return absl::FailedPreconditionError("the weight is also a graph output");
+      }
+      if (!IsOnnxConv(*use.node) || use.input_index != 1) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the weight is also read by ", use.node->op_type(), " '", use.node->name(), "'"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void LeaveAlone(PassContext& context, const std::vector<Reader>& readers,
+                  const std::string& weight, const absl::Status& why) {
+    context.AddRemark(Name(), readers.front().node->name(), weight,
+                      absl::StrCat("weight left alone: ", why.message()));
+    ++report_.left_alone;
+  }
+
+  absl::StatusOr<bool> Rewrite(PassContext& context, GraphView& view, const std::string& weight,
+                               const std::vector<Reader>& readers) {
+    TFL_ASSIGN_OR_RETURN(ConstantValue constant, FindConstant(view, weight, constant_options_));
+    onnx::TensorProto& tensor = *constant.tensor;
+    absl::StatusOr<MutableSlots> slots = context.WeightSlots(tensor);
+    if (absl::IsUnimplemented(slots.status())) {
+      LeaveAlone(context, readers, weight, slots.status());
+      return false;
+    }
+    if (!slots.ok()) {
+      return WithContext(slots.status(), absl::StrCat("node '", readers.front().node->name(), "'"));
+    }
+    const std::vector<int64_t> onnx_dims(tensor.dims().begin(), tensor.dims().end());
+    const int rank = static_cast<int>(onnx_dims.size());
+    int64_t kernel_elements = 1;
+    for (int i = 2; i < rank; ++i) kernel_elements *= onnx_dims[i];
+    PermuteOptions options;
+    options.num_threads = context.num_threads;
+    // (M, C/g, S) -> (S, C/g, M).
+    TFL_RETURN_IF_ERROR(context.PermuteSlots(
+        tensor, *slots, {onnx_dims[0], onnx_dims[1], kernel_elements, options}));
+    const std::vector<int64_t> perm = OnnxToTfPerm(rank);
+    std::vector<int64_t> tf_dims;
+    for (int64_t axis : perm) tf_dims.push_back(onnx_dims[axis]);
+    tensor.clear_dims();
+    for (int64_t d : tf_dims) tensor.add_dims(d);
+
+    const std::string tf_name = view.UniqueName(absl::StrCat(weight, "__tf"));
+    int index = 0;
+    if (constant.constant_node != nullptr) {
+      index = NodeIndex(*constant.graph->graph, constant.constant_node) + 1;
+      *constant.constant_node->mutable_output(0) = tf_name;
+    } else {
+      tensor.set_name(tf_name);
+    }
+    if (constant.listed_as_input) {
+      if (view.ir_version() < kFirstIrWithOptionalInitializerInputs) {
+        RetypeInitializerInput(*constant.graph->graph, weight, tensor);
+      } else {
+        RemoveGraphInput(*constant.graph->graph, weight);
+      }
+    }
+    onnx::NodeProto transpose;
+    transpose.set_name(view.UniqueName(absl::StrCat(weight, "__to_onnx")));
+    transpose.set_op_type("Transpose");
+    transpose.add_input(tf_name);
+    transpose.add_output(weight);
+    SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
+    InsertNode(*constant.graph->graph, index, std::move(transpose));
+    context.Count("transposes-inserted");
+
+    for (const Reader& reader : readers) {
+      onnx::NodeProto& node = *reader.node;
+      if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));
+      RewrittenTensor* entry = context.annotation.add_tensors();
+      entry->set_tensor(tf_name);
+      entry->set_source(weight);
+      entry->set_node(node.name());
+      entry->set_op_type(kOpType);
+      for (int64_t p : perm) entry->add_perm(p);
+      for (int64_t d : onnx_dims) entry->add_onnx_dims(d);
+      for (int64_t d : tf_dims) entry->add_tf_dims(d);
+      entry->set_form("compensate");
+      entry->set_graph(reader.graph->path);
+      entry->set_storage(constant.constant_node ? "constant" : "initializer");
+      entry->set_data_type(tensor.data_type());
+      FillConvSettings(node, rank - 2, *entry->mutable_tf());
+    }
+    ++report_.rewritten;
+    report_.nodes += static_cast<int64_t>(readers.size());
+    report_.bytes += static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count);
+    return true;
+  }
+
+  // strides, dilations, group and, when the node states them, explicit pads (begin, end).
+  static void FillConvSettings(const onnx::NodeProto& node, int spatial_rank,
+                               TfConvSettings& tf) {
+    std::vector<int64_t> strides(spatial_rank, 1), dilations(spatial_rank, 1),
+        pads(2 * spatial_rank, 0);
+    std::string auto_pad = "NOTSET";
+    int64_t group = 1;
+    for (const onnx::AttributeProto& attr : node.attribute()) {
+      const std::vector<int64_t> ints(attr.ints().begin(), attr.ints().end());
+      if (attr.name() == "strides" && static_cast<int>(ints.size()) == spatial_rank) strides = ints;
+      if (attr.name() == "dilations" && static_cast<int>(ints.size()) == spatial_rank) dilations = ints;
+      if (attr.name() == "pads" && static_cast<int>(ints.size()) == 2 * spatial_rank) pads = ints;
+      if (attr.name() == "auto_pad") auto_pad = attr.s();
+      if (attr.name() == "group") group = attr.i();
+    }
+    for (int64_t s : strides) tf.add_strides(s);
+    for (int64_t d : dilations) tf.add_dilations(d);
+    tf.set_group(group);
+    const bool explicit_pads = auto_pad == "NOTSET" || auto_pad == "VALID";
+    tf.set_pads_resolved(explicit_pads);
+    if (!explicit_pads) {
+      tf.set_auto_pad(auto_pad);
+      return;
+    }
+    for (int i = 0; i < spatial_rank; ++i) {
+      tf.add_pads_begin(auto_pad == "VALID" ? 0 : pads[i]);
+      tf.add_pads_end(auto_pad == "VALID" ? 0 : pads[spatial_rank + i]);
+    }
+  }
+
+  ConstantOptions constant_options_;
+  WeightLayoutReport report_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> CreateConvToTfPass() { return std::make_unique<ConvToTfPass>(); }
+
+}  // namespace tflayout

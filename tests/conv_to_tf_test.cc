@@ -1,0 +1,179 @@
+// conv-to-tf: the element mapping (M, C/g, k...) -> (k..., C/g, M) for 1-D to 3-D and grouped
+// weights, the compensate form passing ONNX's checker, a second run leaving the model alone,
+// weights it must leave alone, and conv-transpose-from-tf restoring the weight bit for bit.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/ir/verify.h"
+#include "onnx/onnx_pb.h"
+#include "tflayout/annotation.h"
+#include "tflayout/pass_manager.h"
+#include "tflayout/tensor.h"
+#include "tests/test_util.h"
+
+namespace tflayout {
+namespace {
+
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+
+// Y = Conv(X, W) with W (m, c/group, k...) of float32 values 0, 1, 2, ... as an initializer.
+onnx::ModelProto MakeConvModel(int64_t m, int64_t c, int64_t group, std::vector<int64_t> kernel) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.add_opset_import()->set_version(13);
+  onnx::GraphProto& g = *model.mutable_graph();
+  g.set_name("conv");
+  std::vector<int64_t> dims = {m, c / group};
+  dims.insert(dims.end(), kernel.begin(), kernel.end());
+  int64_t count = 1;
+  for (int64_t d : dims) count *= d;
+  onnx::TensorProto& w = *g.add_initializer();
+  w.set_name("W");
+  w.set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) w.add_dims(d);
+  std::string bytes(count * 4, '\0');
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = static_cast<float>(i);
+    std::memcpy(&bytes[i * 4], &v, 4);
+  }
+  w.set_raw_data(bytes);
+  auto add_value = [&](onnx::ValueInfoProto* vi, const std::string& name,
+                       const std::vector<int64_t>& shape) {
+    vi->set_name(name);
+    auto* t = vi->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  std::vector<int64_t> x_shape = {1, c};
+  for (int64_t k : kernel) x_shape.push_back(k + 2);
+  add_value(g.add_input(), "X", x_shape);
+  g.add_output()->set_name("Y");
+  auto* y = g.mutable_output(0)->mutable_type()->mutable_tensor_type();
+  y->set_elem_type(onnx::TensorProto::FLOAT);
+  for (size_t i = 0; i < x_shape.size(); ++i) y->mutable_shape()->add_dim()->set_dim_param("d");
+  onnx::NodeProto& node = *g.add_node();
+  node.set_op_type("Conv");
+  node.set_name("conv0");
+  node.add_input("X");
+  node.add_input("W");
+  node.add_output("Y");
+  onnx::AttributeProto& attr = *node.add_attribute();
+  attr.set_name("group");
+  attr.set_type(onnx::AttributeProto::INT);
+  attr.set_i(group);
+  return model;
+}
+
+const onnx::TensorProto* Initializer(const onnx::ModelProto& model, const std::string& name) {
+  for (const auto& t : model.graph().initializer()) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
+
+std::vector<float> Floats(const onnx::TensorProto& t) {
+  std::vector<float> out(t.raw_data().size() / 4);
+  std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
+  return out;
+}
+
+struct Case {
+  int64_t m, c, group;
+  std::vector<int64_t> kernel;
+};
+
+class ConvToTfLayout : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ConvToTfLayout, EveryElementLandsAtItsTfIndexAndTheInverseRestoresTheBytes) {
+  const Case& c = GetParam();
+  onnx::ModelProto model = MakeConvModel(c.m, c.c, c.group, c.kernel);
+  const onnx::TensorProto original = model.graph().initializer(0);
+  auto result = testing::RunPasses(model, "conv-to-tf");
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->passes[0].weight_layout.has_value());
+  EXPECT_EQ(result->passes[0].weight_layout->op_type, "Conv");
+  EXPECT_EQ(result->passes[0].weight_layout->rewritten, 1);
+  const absl::Status checked = RunOnnxChecker(model);
+  EXPECT_TRUE(checked.ok()) << checked;
+
+  const onnx::TensorProto* tf = Initializer(model, "W__tf");
+  ASSERT_NE(tf, nullptr);
+  const int64_t cg = c.c / c.group;
+  int64_t s = 1;
+  for (int64_t k : c.kernel) s *= k;
+  std::vector<int64_t> want_dims(c.kernel);
+  want_dims.push_back(cg);
+  want_dims.push_back(c.m);
+  EXPECT_THAT(tf->dims(), ElementsAreArray(want_dims));
+  const std::vector<float> values = Floats(*tf);
+  // ONNX element (m, b, k) at m*cg*s + b*s + k sits at TF index k*cg*m_total + b*m_total + m.
+  for (int64_t m = 0; m < c.m; ++m) {
+    for (int64_t b = 0; b < cg; ++b) {
+      for (int64_t k = 0; k < s; ++k) {
+        ASSERT_EQ(values[k * cg * c.m + b * c.m + m], static_cast<float>(m * cg * s + b * s + k));
+      }
+    }
+  }
+  ASSERT_EQ(model.graph().node(0).op_type(), "Transpose");
+  EXPECT_EQ(model.graph().node(0).output(0), "W");
+
+  auto annotation = ReadAnnotation(model);
+  ASSERT_TRUE(annotation.ok());
+  ASSERT_EQ(annotation->tensors_size(), 1);
+  EXPECT_EQ(annotation->tensors(0).op_type(), "Conv");
+  EXPECT_EQ(annotation->tensors(0).tf().group(), c.group);
+
+  // A second run sees its own work.
+  auto again = testing::RunPasses(model, "conv-to-tf");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(again->passes[0].weight_layout->already_tf, 1);
+
+  auto back = testing::RunPasses(model, "conv-transpose-from-tf");
+  ASSERT_TRUE(back.ok()) << back.status();
+  const onnx::TensorProto* restored = Initializer(model, "W");
+  ASSERT_NE(restored, nullptr);
+  EXPECT_EQ(restored->raw_data(), original.raw_data());
+  EXPECT_THAT(restored->dims(), ElementsAreArray(original.dims()));
+  EXPECT_EQ(model.graph().node_size(), 1);
+  EXPECT_EQ(ReadAnnotation(model)->tensors_size(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ConvToTfLayout,
+    ::testing::Values(Case{4, 3, 1, {3}}, Case{6, 4, 2, {3, 2}}, Case{8, 4, 4, {3, 3}},
+                      Case{4, 2, 1, {2, 3, 2}}, Case{6, 6, 3, {1, 1, 2}}));
+
+TEST(ConvToTf, LeavesAWeightOtherNodesReadAlone) {
+  onnx::ModelProto model = MakeConvModel(4, 3, 1, {3});
+  onnx::NodeProto& other = *model.mutable_graph()->add_node();
+  other.set_op_type("Identity");
+  other.add_input("W");
+  other.add_output("W_copy");
+  auto result = testing::RunPasses(model, "conv-to-tf");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->passes[0].weight_layout->left_alone, 1);
+  EXPECT_NE(Initializer(model, "W"), nullptr);
+  auto annotation = ReadAnnotation(model);
+  ASSERT_TRUE(annotation.ok());
+  ASSERT_EQ(annotation->remarks_size(), 1);
+  EXPECT_THAT(annotation->remarks(0).message(), HasSubstr("also read by Identity"));
+}
+
+TEST(ConvToTf, ToolSummaryCountsConvWeights) {
+  const std::string dir = testing::MakeTempDir();
+  onnx::ModelProto model = MakeConvModel(4, 2, 1, {3, 3});
+  std::string bytes;
+  ASSERT_TRUE(model.SerializeToString(&bytes));
+  testing::WriteFile(dir + "/in.onnx", bytes);
+  auto run = testing::RunOpt({dir + "/in.onnx", "-o", dir + "/out.onnx", "--target=onnx-tf"});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("rewrote 0 of 0 ConvTranspose, 1 of 1 Conv weight(s)"));
+}
+
+}  // namespace
+}  // namespace tflayout
