@@ -119,7 +119,7 @@ dist() {
     say "wheel build failed"
     return 1
   fi
-  "$tools/bin/auditwheel" repair -w "$repo/dist" "$repo"/build-dist/raw/tflayout-*.whl >&2
+  PATH="$tools/bin:$PATH" "$tools/bin/auditwheel" repair -w "$repo/dist" "$repo"/build-dist/raw/tflayout-*.whl >&2
   "$tools/bin/auditwheel" show "$repo"/dist/tflayout-*.whl >&2
   say "sdist"
   (cd "$repo" && "$tools/bin/python" -m build --sdist --no-isolation -o dist .) >/dev/null

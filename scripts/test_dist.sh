@@ -5,8 +5,11 @@
 #     tflayout-opt entry point, python -m tflayout and tflayout.run on every model in models/
 #     byte-identical to the source build, ONNX Runtime on the result, linkage (ldd, nm -D),
 #     import orders beside onnx and onnxruntime (and TensorFlow where chosen);
-#   - CPython 3.11 with the pinned TF 2.15 stack of python/requirements.txt: also the onnx-tf
-#     handler, the Keras helper and import orders with TensorFlow;
+#   - CPython 3.11 with the TF 2.15 stack pinned in python/requirements.txt: also the onnx-tf
+#     handler, the Keras helper and import orders with TensorFlow. By default the wheel, onnx,
+#     onnxruntime, numpy and protobuf are installed fresh at the pinned versions and TensorFlow,
+#     onnx-tf and Keras are borrowed from the project's .venv (a .pth file appends its
+#     site-packages): downloading TF takes minutes. TFLAYOUT_DIST_FULL=1 installs all from PyPI;
 #   - the .deb unpacked into a scratch root: its tool gives the same bytes, its Depends are
 #     declared, and tests/consumer builds and runs against it (find_package and pkg-config).
 # usage: scripts/test_dist.sh            (CPython 3.9, 3.11 with TF, 3.13)
@@ -62,6 +65,11 @@ check_python() {
   "$(pyenv_python "$version")" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --progress-bar off --find-links "$dist" tflayout \
     onnxruntime "${pip_args[@]}"
+  if [[ -n ${borrow:-} ]]; then
+    say "CPython $version: TensorFlow, onnx-tf and Keras from $borrow"
+    "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' |
+      xargs -I{} sh -c "echo '$borrow' > {}/zz_borrowed_tf_stack.pth"
+  fi
   (cd "$work" && "$venv/bin/python" "$repo/python/tests/packaging/installed_check.py" \
     --models "$repo/models" --ref "$work/ref" "${check_args[@]}")
   rm -rf "$venv"
@@ -72,16 +80,25 @@ pinned() {
   local p
   for p in "$@"; do grep -E "^$p==" "$repo/python/requirements.txt"; done
 }
-tf215=($(pinned numpy protobuf onnx onnxruntime tensorflow-cpu onnx-tf tensorflow-addons \
-  tensorflow-probability keras))
+tf_flags=(--tensorflow tensorflow-cpu --onnx-tf --keras)
 
 check_python 3.9
-check_python 3.11 "${tf215[@]}" -- --tensorflow tensorflow-cpu --onnx-tf --keras
 if [[ $full == 1 ]]; then
+  check_python 3.11 $(pinned numpy protobuf onnx onnxruntime tensorflow-cpu onnx-tf \
+    tensorflow-addons tensorflow-probability keras) -- "${tf_flags[@]}"
   check_python 3.10
   check_python 3.12
   check_python 3.13 tensorflow -- --tensorflow tensorflow
 else
+  venv_site=$(ls -d "$repo"/.venv/lib/python3.11/site-packages 2>/dev/null || true)
+  if [[ -n $venv_site ]] && "$repo/.venv/bin/python" -c 'import tensorflow, onnx_tf' 2>/dev/null; then
+    borrow=$venv_site check_python 3.11 $(pinned numpy protobuf onnx onnxruntime) astunparse six \
+      -- "${tf_flags[@]}"
+  else
+    say "CPython 3.11: no TF 2.15 stack in .venv (scripts/dev.sh setup): onnx-tf, Keras and"
+    say "TensorFlow import orders skipped"
+    check_python 3.11 $(pinned numpy protobuf onnx onnxruntime)
+  fi
   check_python 3.13
 fi
 
