@@ -41,7 +41,7 @@ cc -o "$work/run_bytes" "$repo/python/tests/packaging/run_bytes.c" -I"$repo/incl
   -L"$build" -ltflayout -Wl,-rpath,"$build"
 for model in "$repo"/models/*.onnx; do
   name=$(basename "$model" .onnx)
-  "$build/tflayout-opt" "$model" -o "$work/ref/$name.tool.onnx" >/dev/null
+  "$build/tflayout-opt" "$model" -o "$work/ref/$name.tool.onnx" >/dev/null 2>&1
   "$work/run_bytes" "$model" "$work/ref/$name.api.onnx"
 done
 
@@ -70,7 +70,8 @@ check_python() {
     "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' |
       xargs -I{} sh -c "echo '$borrow' > {}/zz_borrowed_tf_stack.pth"
   fi
-  (cd "$work" && "$venv/bin/python" "$repo/python/tests/packaging/installed_check.py" \
+  (cd "$work" && PATH="$venv/bin:$PATH" "$venv/bin/python" \
+    "$repo/python/tests/packaging/installed_check.py" \
     --models "$repo/models" --ref "$work/ref" "${check_args[@]}")
   rm -rf "$venv"
 }
@@ -93,6 +94,7 @@ else
   venv_site=$(ls -d "$repo"/.venv/lib/python3.11/site-packages 2>/dev/null || true)
   if [[ -n $venv_site ]] && "$repo/.venv/bin/python" -c 'import tensorflow, onnx_tf' 2>/dev/null; then
     borrow=$venv_site check_python 3.11 $(pinned numpy protobuf onnx onnxruntime) astunparse six \
+      requests pyyaml \
       -- "${tf_flags[@]}"
   else
     say "CPython 3.11: no TF 2.15 stack in .venv (scripts/dev.sh setup): onnx-tf, Keras and"
@@ -117,7 +119,7 @@ lib=$(dirname "$(find "$root" -name 'libtflayout.so.*' | head -n1)")
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 for model in "$repo"/models/*.onnx; do
   name=$(basename "$model" .onnx)
-  "$root/usr/bin/tflayout-opt" "$model" -o "$work/deb_$name.onnx" >/dev/null
+  "$root/usr/bin/tflayout-opt" "$model" -o "$work/deb_$name.onnx" >/dev/null 2>&1
   cmp "$work/deb_$name.onnx" "$work/ref/$name.tool.onnx"
 done
 cmake -S "$repo/tests/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
@@ -135,7 +137,7 @@ if [[ $full == 1 ]]; then
   say "apt-get install ./dist/$(basename "$deb")"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null
   unset LD_LIBRARY_PATH
-  /usr/bin/tflayout-opt "$repo/models/dcgan_generator.onnx" -o "$work/apt.onnx" >/dev/null
+  /usr/bin/tflayout-opt "$repo/models/dcgan_generator.onnx" -o "$work/apt.onnx" >/dev/null 2>&1
   cmp "$work/apt.onnx" "$work/ref/dcgan_generator.tool.onnx"
   DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq tflayout >/dev/null
   say "sdist: pip wheel from $(basename "$(ls "$dist"/tflayout-*.tar.gz)")"
