@@ -47,6 +47,7 @@ done
 
 pyenv_python() {
   local root version
+  command -v pyenv >/dev/null || die "pyenv is not on PATH (the CPythons under test come from it)"
   root=$(pyenv root)
   version=$(ls -d "$root"/versions/"$1".* 2>/dev/null | sort -V | tail -n1)
   [[ -x $version/bin/python3 ]] || die "CPython $1 is not installed under pyenv ($root)"
