@@ -56,8 +56,10 @@ class _Library:
                               "wheel, or build with CMake and set TFLAYOUT_LIBRARY)")
         # RTLD_LOCAL: the library's symbols (and its bundled ONNX, Protobuf and abseil) stay out
         # of the process's global scope, so other extensions carrying their own copies of these
-        # libraries never bind to ours.
-        lib = ctypes.CDLL(path, mode=os.RTLD_LOCAL)
+        # libraries never bind to ours. RTLD_DEEPBIND: the other direction; the library and its
+        # bundled dependencies resolve their symbols among themselves first, not against an
+        # abseil or Protobuf another package (TensorFlow) put into the global scope earlier.
+        lib = ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND)
         size_t, char_p, void_p = ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p
         signatures = {
             "tflayout_api_version": (ctypes.c_int, []),
