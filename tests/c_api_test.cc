@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "tflayout/annotation.h"
 #include "tflayout/pass.h"
+#include "tflayout/register_builtin_passes.h"
 #include "tests/test_util.h"
 
 namespace tflayout {
@@ -113,6 +114,29 @@ TEST(CApi, FileToFileStreamsLargeWeightsAsTheTool) {
   auto tool = testing::RunOpt({input, "-o", dir + "/t.onnx", "--passes=" + pipeline, "--no-stream"});
   ASSERT_EQ(tool.exit_code, 0) << tool.output;
   EXPECT_TRUE(testing::ReadFile(dir + "/c.onnx") == testing::ReadFile(dir + "/t.onnx"));
+}
+
+TEST(CApi, EnumeratesPassesTargetsAndTheDefaultPipeline) {
+  EXPECT_STREQ(tflayout_default_pipeline(), kDefaultPipeline);
+  PassRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinPasses(registry).ok());
+  const std::vector<std::string> names = registry.Names();
+  ASSERT_FALSE(names.empty());
+  for (size_t i = 0; i < names.size(); ++i) {
+    ASSERT_NE(tflayout_pass_name(i), nullptr) << i;
+    EXPECT_EQ(tflayout_pass_name(i), names[i]);
+    auto pass = registry.Create(names[i]);
+    ASSERT_TRUE(pass.ok());
+    EXPECT_EQ(tflayout_pass_summary(i), (*pass)->Summary());
+  }
+  EXPECT_EQ(tflayout_pass_name(names.size()), nullptr);
+  EXPECT_EQ(tflayout_pass_summary(names.size()), nullptr);
+  std::vector<std::string> targets;
+  for (size_t i = 0; tflayout_target_name(i) != nullptr; ++i) {
+    targets.push_back(tflayout_target_name(i));
+    EXPECT_NE(tflayout_target_pipeline(tflayout_target_name(i)), nullptr);
+  }
+  EXPECT_THAT(targets, ::testing::ElementsAre("onnxruntime", "onnx-tf", "onnx2tf"));
 }
 
 }  // namespace

@@ -49,6 +49,17 @@ tflayout_status tflayout_run_file(const char* input_path, const char* output_pat
  * function only). */
 const char* tflayout_target_pipeline(const char* target);
 
+/* Enumeration for front ends (the Python package reads these through ctypes). Each returns
+ * static storage (do not free), or NULL when `index` is past the end. Added after
+ * TFLAYOUT_C_API_VERSION 1 without changing it (new functions only). */
+/* The default pipeline's text (what `pipeline` NULL or "default" runs). */
+const char* tflayout_default_pipeline(void);
+/* The built-in passes in registration order: name and one-line summary. */
+const char* tflayout_pass_name(size_t index);
+const char* tflayout_pass_summary(size_t index);
+/* The consumer names tflayout_target_pipeline() knows, in --help order. */
+const char* tflayout_target_name(size_t index);
+
 void tflayout_free(void* pointer);
 
 #ifdef __cplusplus

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tflayout/annotation.h"
@@ -47,6 +48,26 @@ tflayout_status RunPasses(onnx::ModelProto& model, const char* pipeline, char** 
                 result.status(), error);
   }
   return TFLAYOUT_OK;
+}
+
+struct PassInfo {
+  std::string name;
+  std::string summary;
+};
+
+// The built-in passes, listed once; immutable afterwards, so reading it is thread-safe.
+const std::vector<PassInfo>& BuiltinPasses() {
+  static const std::vector<PassInfo>* const passes = [] {
+    auto* list = new std::vector<PassInfo>();
+    PassRegistry registry;
+    if (!RegisterBuiltinPasses(registry).ok()) return list;
+    for (const std::string& name : registry.Names()) {
+      auto pass = registry.Create(name);
+      if (pass.ok()) list->push_back({name, (*pass)->Summary()});
+    }
+    return list;
+  }();
+  return *passes;
 }
 
 }  // namespace
@@ -117,6 +138,23 @@ const char* tflayout_target_pipeline(const char* target) {
     if (std::strcmp(t.name, target) == 0) return t.pipeline;
   }
   return nullptr;
+}
+
+const char* tflayout_default_pipeline(void) { return tflayout::kDefaultPipeline; }
+
+const char* tflayout_pass_name(size_t index) {
+  const auto& passes = tflayout::BuiltinPasses();
+  return index < passes.size() ? passes[index].name.c_str() : nullptr;
+}
+
+const char* tflayout_pass_summary(size_t index) {
+  const auto& passes = tflayout::BuiltinPasses();
+  return index < passes.size() ? passes[index].summary.c_str() : nullptr;
+}
+
+const char* tflayout_target_name(size_t index) {
+  const auto& targets = tflayout::Targets();
+  return index < targets.size() ? targets[index].name : nullptr;
 }
 
 void tflayout_free(void* pointer) { std::free(pointer); }

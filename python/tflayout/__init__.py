@@ -1,7 +1,8 @@
 """tflayout Python helpers.
 
-``tflayout.run(model, passes=None)`` runs the C++ pipeline (tflayout.api; needs the native
-extension ``tflayout._native`` built by pip/CMake, loaded on first call).
+``tflayout.run(model, passes=None)`` runs the C++ pipeline (tflayout.api: the C library
+libtflayout.so through its C API, loaded on first call). ``tflayout-opt`` and
+``python -m tflayout`` run the command-line tool the wheel carries.
 
 Modules (import the one you need; importing this package does not import TensorFlow):
 
@@ -21,16 +22,7 @@ CUSTOM_OP = "ConvTransposeTF"
 CUSTOM_OPSET_VERSION = 1
 ANNOTATION_KEY = "tflayout.annotation"
 
-from .api import Error, default_pipeline, list_passes, run, target_pipelines  # noqa: E402  (native loaded lazily)
+from .api import Error, default_pipeline, list_passes, run, target_pipelines  # noqa: E402  (library loaded lazily)
 
 __all__ = ["CUSTOM_DOMAIN", "CUSTOM_OP", "CUSTOM_OPSET_VERSION", "ANNOTATION_KEY", "Error",
            "default_pipeline", "list_passes", "run", "target_pipelines"]
-
-# Used from the source tree, the compiled extension (tflayout._native) lives in the CMake build
-# (build/python/tflayout); TFLAYOUT_NATIVE_DIR points there. A pip-installed tflayout has it
-# inside the package and needs nothing.
-import os as _os
-
-if _os.environ.get("TFLAYOUT_NATIVE_DIR"):
-    __path__.append(_os.environ["TFLAYOUT_NATIVE_DIR"])  # noqa: F821 (package __path__)
-
