@@ -70,7 +70,7 @@ def environment(extra_path=(), **extra) -> dict:
     env["PATH"] = os.pathsep.join(p for p in path if p)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in [os.path.join(H.REPO, "python"), env.get("PYTHONPATH", "")] if p)
-    env.setdefault("TFLAYOUT_NATIVE_DIR", os.path.join(tool_dir, "python", "tflayout"))
+    env.setdefault("TFLAYOUT_LIBRARY", os.path.join(tool_dir, "libtflayout.so"))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.update(extra)
     return env

@@ -111,12 +111,12 @@ def command_line():
 
 
 def test_env(**extra):
-    """The environment the Python tests expect: the tool and the native module from the build
+    """The environment the Python tests expect: the tool and the shared library from the build
     (TFLAYOUT_BUILD_DIR, default build/), the package from python/."""
     env = dict(os.environ)
     build = env.get("TFLAYOUT_BUILD_DIR", os.path.join(REPO, "build"))
     env.setdefault("TFLAYOUT_OPT", os.path.join(build, "tflayout-opt"))
-    env.setdefault("TFLAYOUT_NATIVE_DIR", os.path.join(build, "python", "tflayout"))
+    env.setdefault("TFLAYOUT_LIBRARY", os.path.join(build, "libtflayout.so"))
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in [os.path.join(REPO, "python"), env.get("PYTHONPATH", "")] if p)
     env.update({k: str(v) for k, v in extra.items()})
