@@ -24,6 +24,7 @@ import pytest
 from onnx import numpy_helper
 
 import ct_harness as H
+from backend_cases import load_case, tf_safe_inputs
 
 ROOTS = [os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")]
 if os.path.isdir("/usr/share/onnx/backend/test/data"):
@@ -46,27 +47,7 @@ def test_the_data_has_the_cases():
 
 
 def _load_case(case):
-    model = onnx.load(os.path.join(case, "model.onnx"))
-    data = sorted(glob.glob(os.path.join(case, "test_data_set_0", "input_*.pb")))
-    arrays = [numpy_helper.to_array(onnx.load_tensor(f)) for f in data]
-    expected = [numpy_helper.to_array(onnx.load_tensor(f)) for f in
-                sorted(glob.glob(os.path.join(case, "test_data_set_0", "output_*.pb")))]
-    inits = {t.name for t in model.graph.initializer}
-    fed = [i for i in model.graph.input if i.name not in inits]
-    feeds = dict(zip([i.name for i in fed], arrays))
-    convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    assert convs
-    for node in convs:
-        for name in node.input[1:]:
-            if name in feeds:  # node tests: W (and B) fed from the data set
-                model.graph.initializer.append(numpy_helper.from_array(feeds.pop(name), name))
-                keep = [i for i in model.graph.input if i.name != name]
-                del model.graph.input[:]
-                model.graph.input.extend(keep)
-    weights = {n.input[1] for n in convs}
-    originals = {t.name: t for t in model.graph.initializer if t.name in weights}
-    assert len(originals) == len(weights)
-    return model, feeds, expected, originals
+    return load_case(case, "Conv")[:4]
 
 
 def _check(got, expected, what, rel=1e-5):
@@ -127,17 +108,6 @@ def test_a_compensate_form_in_ort(case, cases, tool, tmp_path):
     _check(list(H.ort_run(out, feeds).values()), expected, "compensate form in ONNX Runtime")
 
 
-def _tf_safe_inputs(model, feeds):
-    """onnx-tf 1.10 cannot feed an input named '0' (see test_onnx_node_tests.py)."""
-    renames = {i.name: f"input_{i.name}" for i in model.graph.input
-               if i.name in feeds and not i.name.isidentifier()}
-    for i in model.graph.input:
-        i.name = renames.get(i.name, i.name)
-    for node in model.graph.node:
-        node.input[:] = [renames.get(v, v) for v in node.input]
-    return {renames.get(k, k): v for k, v in feeds.items()}
-
-
 @pytest.mark.parametrize("case", IDS)
 def test_b_onnx_tf_target_through_onnx_tf(case, cases, tool, tmp_path):
     import tflayout.onnx_tf_handler  # noqa: F401
@@ -148,14 +118,14 @@ def test_b_onnx_tf_target_through_onnx_tf(case, cases, tool, tmp_path):
     _assert_all_rewritten(out, originals, case)
     original = onnx.ModelProto()
     original.CopyFrom(model)
-    original_feeds = _tf_safe_inputs(original, dict(feeds))
+    original_feeds = tf_safe_inputs(original, dict(feeds))
     try:
         onnx_tf.backend.prepare(original, logging_level="ERROR").run(original_feeds)
     except Exception as e:  # noqa: BLE001  stock onnx-tf's own limit, not the rewrite's
         with pytest.raises(type(e)):
-            onnx_tf.backend.prepare(out, logging_level="ERROR").run(_tf_safe_inputs(out, feeds))
+            onnx_tf.backend.prepare(out, logging_level="ERROR").run(tf_safe_inputs(out, feeds))
         pytest.xfail(f"stock onnx-tf fails on the original model too: {str(e).splitlines()[-1]}")
-    feeds = _tf_safe_inputs(out, feeds)
+    feeds = tf_safe_inputs(out, feeds)
     got = onnx_tf.backend.prepare(out, logging_level="ERROR").run(feeds)
     _check([got[o.name] for o in out.graph.output], expected, "--target=onnx-tf through onnx-tf")
 

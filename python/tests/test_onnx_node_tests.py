@@ -27,6 +27,7 @@ import pytest
 from onnx import numpy_helper
 
 import ct_harness as H
+from backend_cases import load_case, tf_safe_inputs
 
 DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 CASES = sorted(glob.glob(os.path.join(DATA, "node", "test_convtranspose*"))) + \
@@ -48,25 +49,8 @@ def test_the_wheel_ships_the_cases():
 
 def _load_case(case):
     """(model with constant weights, feeds, expected outputs, {weight name: original tensor})."""
-    model = onnx.load(os.path.join(case, "model.onnx"))
-    data = sorted(glob.glob(os.path.join(case, "test_data_set_0", "input_*.pb")))
-    arrays = [numpy_helper.to_array(onnx.load_tensor(f)) for f in data]
-    expected = [numpy_helper.to_array(onnx.load_tensor(f)) for f in
-                sorted(glob.glob(os.path.join(case, "test_data_set_0", "output_*.pb")))]
-    inits = {t.name for t in model.graph.initializer}
-    fed = [i for i in model.graph.input if i.name not in inits]
-    assert len(fed) == len(arrays)
-    feeds = dict(zip([i.name for i in fed], arrays))
-    node = model.graph.node[0]
-    assert node.op_type == "ConvTranspose" and len(model.graph.node) == 1
-    constant_inputs = list(node.input[1:])
-    for name in constant_inputs:
-        if name in feeds:  # node tests: W and B are graph inputs with data in the data set
-            model.graph.initializer.append(numpy_helper.from_array(feeds.pop(name), name))
-            keep = [i for i in model.graph.input if i.name != name]
-            del model.graph.input[:]
-            model.graph.input.extend(keep)
-    weights = {t.name: t for t in model.graph.initializer if t.name == node.input[1]}
+    model, feeds, expected, weights, nodes = load_case(case, "ConvTranspose")
+    assert len(nodes) == 1 and len(model.graph.node) == 1
     return model, feeds, expected, weights
 
 
@@ -120,19 +104,6 @@ def test_a_compensate_form_in_ort(case, cases, tool, tmp_path):
     _check(list(H.ort_run(out, feeds).values()), expected, "compensate form in ONNX Runtime")
 
 
-def _tf_safe_inputs(model, feeds):
-    """Graph inputs renamed to Python identifiers ('0' -> 'input_0'): onnx-tf 1.10 feeds inputs
-    as tf.function parameters, which TF renames ('0' -> 'arg_0'), and then cannot find them
-    (test_stock_onnx_tf_cannot_feed_an_input_named_0). Nothing to do with ConvTranspose."""
-    renames = {i.name: f"input_{i.name}" for i in model.graph.input
-               if i.name in feeds and not i.name.isidentifier()}
-    for i in model.graph.input:
-        i.name = renames.get(i.name, i.name)
-    for node in model.graph.node:
-        node.input[:] = [renames.get(v, v) for v in node.input]
-    return {renames.get(k, k): v for k, v in feeds.items()}
-
-
 def test_stock_onnx_tf_cannot_feed_an_input_named_0():
     """Why _tf_safe_inputs exists: stock onnx-tf on the unmodified PyTorch export fails to find
     its input '0', before any ConvTranspose handler is involved in the error."""
@@ -156,7 +127,7 @@ def test_b_custom_op_through_onnx_tf(case, cases, tool, tmp_path):
     out = _run_tool(model, tmp_path, case, H.CUSTOM_PIPELINE)
     _rewritten(out, "custom-op")
     assert [n.op_type for n in out.graph.node] == ["ConvTransposeTF"]
-    feeds = _tf_safe_inputs(out, feeds)
+    feeds = tf_safe_inputs(out, feeds)
     rep = onnx_tf.backend.prepare(out, logging_level="ERROR")
     got = rep.run(feeds)
     _check([got[o.name] for o in out.graph.output], expected, "custom-op form through onnx-tf")
