@@ -3,11 +3,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "passes/common/weight_pass_options.h"
 #include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
+#include "tflayout/node_util.h"
 #include "tflayout/permute.h"
 #include "tflayout/status.h"
 #include "tflayout/tensor.h"
@@ -16,16 +17,7 @@ namespace tflayout {
 namespace {
 
 constexpr char kOpType[] = "Conv";
-constexpr char kInitializersAsInputsOption[] = "initializers-as-inputs";
-
-bool IsOnnxConv(const onnx::NodeProto& node) {
-  return node.op_type() == kOpType && (node.domain().empty() || node.domain() == "ai.onnx");
-}
-
-struct Reader {
-  const GraphInfo* graph;
-  onnx::NodeProto* node;
-};
+constexpr int kWeightInput = 1;
 
 class ConvToTfPass : public Pass {
  public:
@@ -34,25 +26,19 @@ class ConvToTfPass : public Pass {
     return "Store constant Conv weights in TensorFlow layout (k..., C/group, M) behind a "
            "Transpose";
   }
-  std::vector<PassOptionSpec> OptionSpecs() const override {
-    return {{kInitializersAsInputsOption, "auto", {"auto", "constant"},
-             "auto: an initializer listed as a graph input is a constant below IR 4 and an "
-             "overridable default (left alone) from IR 4; constant: at any IR"}};
-  }
   bool ReportsWeightLayout() const override { return true; }
 
   absl::StatusOr<bool> Run(PassContext& context) override {
-    constant_options_.initializer_inputs_are_constant =
-        Option(kInitializersAsInputsOption) == "constant";
+    constant_options_ = initializers_as_inputs_.constant_options();
     report_ = WeightLayoutReport{};
     report_.op_type = kOpType;
     absl::StatusOr<bool> changed = RewriteWeights(context);
-    context.Count("conv-weights", report_.weights);
-    context.Count("weights-rewritten", report_.rewritten);
-    context.Count("weights-already-tf", report_.already_tf);
-    context.Count("weights-left-alone", report_.left_alone);
-    context.Count("nodes-annotated", report_.nodes);
-    context.Count("bytes-permuted", report_.bytes);
+    conv_weights_ += report_.weights;
+    weights_rewritten_ += report_.rewritten;
+    weights_already_tf_ += report_.already_tf;
+    weights_left_alone_ += report_.left_alone;
+    nodes_annotated_ += report_.nodes;
+    bytes_permuted_ += report_.bytes;
     context.weight_layout = report_;
     return changed;
   }
@@ -60,29 +46,20 @@ class ConvToTfPass : public Pass {
  private:
   absl::StatusOr<bool> RewriteWeights(PassContext& context) {
     GraphView view(context.model);
-    std::vector<std::string> weights;  // first-use order
-    absl::flat_hash_map<std::string, std::vector<Reader>> readers;
-    for (const auto& info : view.graphs()) {
-      for (onnx::NodeProto& node : *info->graph->mutable_node()) {
-        if (!IsOnnxConv(node) || node.input_size() < 2 || node.input(1).empty()) continue;
-        auto& list = readers[node.input(1)];
-        if (list.empty()) weights.push_back(node.input(1));
-        list.push_back({info.get(), &node});
-      }
-    }
+    const std::vector<OperatorWeight> weights = OperatorWeights(view, kOpType, kWeightInput);
     report_.weights = static_cast<int64_t>(weights.size());
     bool changed = false;
-    for (const std::string& weight : weights) {
-      if (IsRecordedTranspose(view, weight, context.annotation)) {
+    for (const OperatorWeight& weight : weights) {
+      if (IsRecordedTranspose(view, weight.name, context.annotation)) {
         ++report_.already_tf;
         continue;
       }
-      absl::Status why = CheckRewritable(view, weight, readers[weight]);
+      absl::Status why = CheckRewritable(view, weight.name);
       if (!why.ok()) {
-        LeaveAlone(context, readers[weight], weight, why);
+        LeaveAlone(context, weight.readers, weight.name, why);
         continue;
       }
-      TFL_ASSIGN_OR_RETURN(bool rewritten, Rewrite(context, view, weight, readers[weight]));
+      TFL_ASSIGN_OR_RETURN(bool rewritten, Rewrite(context, view, weight.name, weight.readers));
       changed |= rewritten;
     }
     return changed;
@@ -102,8 +79,7 @@ class ConvToTfPass : public Pass {
     return false;
   }
 
-  absl::Status CheckRewritable(const GraphView& view, const std::string& weight,
-                               const std::vector<Reader>& readers) const {
+  absl::Status CheckRewritable(const GraphView& view, const std::string& weight) const {
     absl::StatusOr<ConstantValue> constant = FindConstant(view, weight, constant_options_);
     if (!constant.ok()) return constant.status();
     if (constant->tensor->dims_size() < 3) {
@@ -114,7 +90,7 @@ class ConvToTfPass : public Pass {
       if (use.node == nullptr) {
         return absl::FailedPreconditionError("the weight is also a graph output");
       }
-      if (!IsOnnxConv(*use.node) || use.input_index != 1) {
+      if (!IsOnnxOp(*use.node, kOpType) || use.input_index != kWeightInput) {
         return absl::FailedPreconditionError(absl::StrCat(
             "the weight is also read by ", use.node->op_type(), " '", use.node->name(), "'"));
       }
@@ -122,7 +98,7 @@ class ConvToTfPass : public Pass {
     return absl::OkStatus();
   }
 
-  void LeaveAlone(PassContext& context, const std::vector<Reader>& readers,
+  void LeaveAlone(PassContext& context, const std::vector<WeightReader>& readers,
                   const std::string& weight, const absl::Status& why) {
     context.AddRemark(Name(), readers.front().node->name(), weight,
                       absl::StrCat("weight left alone: ", why.message()));
@@ -130,7 +106,7 @@ class ConvToTfPass : public Pass {
   }
 
   absl::StatusOr<bool> Rewrite(PassContext& context, GraphView& view, const std::string& weight,
-                               const std::vector<Reader>& readers) {
+                               const std::vector<WeightReader>& readers) {
     TFL_ASSIGN_OR_RETURN(ConstantValue constant, FindConstant(view, weight, constant_options_));
     onnx::TensorProto& tensor = *constant.tensor;
     absl::StatusOr<MutableSlots> slots = context.WeightSlots(tensor);
@@ -178,9 +154,9 @@ class ConvToTfPass : public Pass {
     transpose.add_output(weight);
     SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
     InsertNode(*constant.graph->graph, index, std::move(transpose));
-    context.Count("transposes-inserted");
+    ++transposes_inserted_;
 
-    for (const Reader& reader : readers) {
+    for (const WeightReader& reader : readers) {
       onnx::NodeProto& node = *reader.node;
       if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));
       RewrittenTensor* entry = context.annotation.add_tensors();
@@ -235,6 +211,17 @@ class ConvToTfPass : public Pass {
 
   ConstantOptions constant_options_;
   WeightLayoutReport report_;
+
+  InitializersAsInputsOption initializers_as_inputs_{this};
+
+  // Statistics, reported in this order.
+  PassStatistic conv_weights_{this, "conv-weights", "distinct weights Conv nodes read"};
+  PassStatistic weights_rewritten_{this, "weights-rewritten", "weights stored in TF layout"};
+  PassStatistic weights_already_tf_{this, "weights-already-tf", "weights already in TF layout"};
+  PassStatistic weights_left_alone_{this, "weights-left-alone", "weights left alone (with a remark)"};
+  PassStatistic nodes_annotated_{this, "nodes-annotated", "nodes now reading a rewritten weight"};
+  PassStatistic bytes_permuted_{this, "bytes-permuted", "bytes of weights permuted"};
+  PassStatistic transposes_inserted_{this, "transposes-inserted", "Transpose nodes back to ONNX layout (compensate form)"};
 };
 
 }  // namespace

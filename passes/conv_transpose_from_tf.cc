@@ -88,7 +88,7 @@ class ConvTransposeFromTfPass : public Pass {
         if (IsCustomConvTranspose(node) && node.input_size() >= 2) {
           const std::vector<int64_t> onnx_dims(first->onnx_dims().begin(),
                                                first->onnx_dims().end());
-          TFL_RETURN_IF_ERROR(CustomToStandard(context.model, node, onnx_dims));
+          TFL_RETURN_IF_ERROR(CustomToStandard(context, node, onnx_dims));
         }
         if (node.output_size() != 1) continue;
         auto op = ops.find(node.output(0));
@@ -106,8 +106,8 @@ class ConvTransposeFromTfPass : public Pass {
     return absl::OkStatus();
   }
 
-  // The stored constant back in ONNX layout under its original name ((S, M/g, C) -> (C, M/g, S));
-  // below IR 4 its graph input entry follows.
+  // The stored constant back in ONNX layout under its original name ((S, M/g, C) -> (C, M/g, S);
+  // a Gemm's (K, N) -> (N, K) is the case S = 1); below IR 4 its graph input entry follows.
   absl::Status RestoreConstant(PassContext& context, const std::string& tf_name,
                                const std::string& source, const RewrittenTensor& entry) {
     GraphView view(context.model);
@@ -116,7 +116,7 @@ class ConvTransposeFromTfPass : public Pass {
     const std::vector<int64_t> onnx_dims(entry.onnx_dims().begin(), entry.onnx_dims().end());
     const std::vector<int64_t> tf_dims(entry.tf_dims().begin(), entry.tf_dims().end());
     if (!std::equal(tensor.dims().begin(), tensor.dims().end(), tf_dims.begin(), tf_dims.end()) ||
-        onnx_dims.size() < 3) {
+        onnx_dims.size() < 2) {
       return absl::FailedPreconditionError(absl::StrCat(
           "tensor '", tf_name, "' has dims [", absl::StrJoin(tensor.dims(), ","),
           "] but the annotation records TF dims [", absl::StrJoin(tf_dims, ","), "]"));
@@ -136,8 +136,8 @@ class ConvTransposeFromTfPass : public Pass {
       tensor.set_name(source);
       if (constant.listed_as_input) RetypeInitializerInput(*constant.graph->graph, tf_name, tensor);
     }
-    context.Count("weights-restored");
-    context.Count("bytes-permuted", static_cast<int64_t>(slots.slot_size) * slots.count);
+    ++weights_restored_;
+    bytes_permuted_ += static_cast<int64_t>(slots.slot_size) * slots.count;
     return absl::OkStatus();
   }
 
@@ -150,13 +150,17 @@ class ConvTransposeFromTfPass : public Pass {
     const std::vector<int64_t> onnx_dims(entry->onnx_dims().begin(), entry->onnx_dims().end());
     TFL_RETURN_IF_ERROR(RestoreConstant(context, tf_name, source, *entry));
 
-    // Readers of the TF tensor: our Transpose (dropped) and custom ops (back to ConvTranspose).
+    // Readers of the TF tensor: our Transpose (dropped), custom ops (back to ConvTranspose),
+    // Gemm nodes that read it directly (transB back to 1).
     GraphView view(context.model);  // fresh: the previous tensor's edits removed nodes
     for (const GraphView::Use& use : view.Uses(tf_name)) {
       if (use.node == nullptr) continue;
       if (IsCustomConvTranspose(*use.node)) {
         *use.node->mutable_input(1) = source;
-        TFL_RETURN_IF_ERROR(CustomToStandard(context.model, *use.node, onnx_dims));
+        TFL_RETURN_IF_ERROR(CustomToStandard(context, *use.node, onnx_dims));
+      } else if (IsOnnxOp(*use.node, "Gemm") && use.input_index == 1) {
+        *use.node->mutable_input(1) = source;
+        SetIntAttribute(*use.node, "transB", 1);
       }
     }
     for (const GraphView::Use& use : view.Uses(tf_name)) {
@@ -178,17 +182,20 @@ class ConvTransposeFromTfPass : public Pass {
   // an output_padding reaching the stride (an output_shape past the full result) is invalid in
   // a standard node and miscomputed by ONNX Runtime: it goes back into output_shape, which
   // needs the input's spatial dims.
-  static absl::Status CustomToStandard(onnx::ModelProto& model, onnx::NodeProto& node,
+  static absl::Status CustomToStandard(PassContext& context, onnx::NodeProto& node,
                                        const std::vector<int64_t>& weight_dims) {
+    // A custom op hides the shapes downstream of it from ONNX's inference: once it is a
+    // ConvTranspose again, inference must run afresh.
+    context.analyses.Invalidate();
     node.set_op_type("ConvTranspose");
     node.set_domain("");
     TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, weight_dims));
     if (!OutputPaddingReachesStride(attrs)) return absl::OkStatus();
-    const auto shapes = InferValueShapes(model);
-    auto x = shapes.find(node.input(0));
+    const std::vector<int64_t> input_dims =
+        context.analyses.Get<ValueShapes>(context.model).Dims(node.input(0));
     std::vector<int64_t> spatial;
-    if (x != shapes.end() && static_cast<int>(x->second.size()) == attrs.spatial_rank + 2) {
-      spatial.assign(x->second.begin() + 2, x->second.end());
+    if (static_cast<int>(input_dims.size()) == attrs.spatial_rank + 2) {
+      spatial.assign(input_dims.begin() + 2, input_dims.end());
     }
     auto form = OutputShapeFormOf(attrs, spatial);
     if (!form.ok()) {
@@ -214,6 +221,10 @@ class ConvTransposeFromTfPass : public Pass {
       if (ops->Get(i).domain() == kCustomDomain) ops->DeleteSubrange(i, 1);
     }
   }
+
+  // Statistics, reported in this order.
+  PassStatistic weights_restored_{this, "weights-restored", "weights restored to ONNX layout"};
+  PassStatistic bytes_permuted_{this, "bytes-permuted", "bytes of weights permuted"};
 };
 
 }  // namespace

@@ -9,10 +9,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "tflayout/node_util.h"
 #include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 #include "lib/ir/local_functions.h"
+#include "passes/common/weight_pass_options.h"
 #include "tflayout/permute.h"
 #include "tflayout/status.h"
 #include "tflayout/tensor.h"
@@ -46,19 +48,14 @@ struct TracedWeight {
 // TF-layout constant they compute the TF-layout value (DequantizeLinear with its axis
 // renumbered).
 bool IsLayoutTransparent(const onnx::NodeProto& node) {
-  if (!(node.domain().empty() || node.domain() == "ai.onnx")) return false;
+  if (!IsOnnxDomain(node.domain())) return false;
   const std::string& op = node.op_type();
   return (op == "Identity" || op == "Cast" || op == "DequantizeLinear") &&
          node.input_size() >= 1 && !node.input(0).empty() && node.output_size() == 1;
 }
 
 // DequantizeLinear's axis attribute (default 1).
-int64_t DequantizeAxis(const onnx::NodeProto& node) {
-  for (const onnx::AttributeProto& attr : node.attribute()) {
-    if (attr.name() == "axis") return attr.i();
-  }
-  return 1;
-}
+int64_t DequantizeAxis(const onnx::NodeProto& node) { return IntAttribute(node, "axis", 1); }
 
 class ConvTransposeToTfPass : public Pass {
  public:
@@ -67,16 +64,6 @@ class ConvTransposeToTfPass : public Pass {
     return "Store constant ConvTranspose weights in TensorFlow layout (k..., M/group, C) and "
            "annotate the graph";
   }
-  std::vector<PassOptionSpec> OptionSpecs() const override {
-    return {{"form", kFormCompensate, {kFormCompensate, kFormCustomOp},
-             "compensate: keep valid ONNX with a Transpose back to ONNX layout; custom-op: "
-             "rewrite nodes to tflayout.ConvTransposeTF reading the TF-layout weight"},
-            {kInitializersAsInputsOption, "auto", {"auto", "constant"},
-             "auto: an initializer listed as a graph input is a constant below IR 4 and an "
-             "overridable default (left alone) from IR 4; constant: treat it as a constant at "
-             "any IR and drop it from the graph inputs"}};
-  }
-
   // Shape inference reads small tensors' values.
   absl::Status DeclareWeightAccess(const PassContext& context,
                                    WeightAccess& access) const override {
@@ -88,32 +75,27 @@ class ConvTransposeToTfPass : public Pass {
 
   absl::StatusOr<bool> Run(PassContext& context) override {
     absl::StatusOr<bool> changed = RewriteWeights(context);
-    context.weight_layout = LayoutReport(context.statistics);
+    context.weight_layout = LayoutReport();
     return changed;
   }
 
  private:
-  static WeightLayoutReport LayoutReport(const std::map<std::string, int64_t>& statistics) {
-    auto get = [&](const char* key) {
-      auto it = statistics.find(key);
-      return it == statistics.end() ? int64_t{0} : it->second;
-    };
+  WeightLayoutReport LayoutReport() const {
     WeightLayoutReport report;
     report.op_type = "ConvTranspose";
-    report.weights = get("conv-transpose-weights");
-    report.rewritten = get("weights-rewritten");
-    report.already_tf = get("weights-already-tf");
-    report.left_alone = get("weights-left-alone");
-    report.nodes = get("nodes-annotated");
-    report.bytes = get("bytes-permuted");
+    report.weights = conv_transpose_weights_.value();
+    report.rewritten = weights_rewritten_.value();
+    report.already_tf = weights_already_tf_.value();
+    report.left_alone = weights_left_alone_.value();
+    report.nodes = nodes_annotated_.value();
+    report.bytes = bytes_permuted_.value();
     return report;
   }
 
   absl::StatusOr<bool> RewriteWeights(PassContext& context) {
-    custom_op_ = Option("form") == kFormCustomOp;
-    constant_options_.initializer_inputs_are_constant =
-        Option(kInitializersAsInputsOption) == "constant";
-    shapes_.reset();
+    custom_op_ = *form_ == kFormCustomOp;
+    constant_options_ = initializers_as_inputs_.constant_options();
+    shapes_ = nullptr;
     GraphView view(context.model);
 
     // Weights in first-use order, each with every ConvTranspose that reads it. Weights that
@@ -136,11 +118,10 @@ class ConvTransposeToTfPass : public Pass {
       if (!readers.contains(weight)) ++read_only_by_custom_ops;
     }
     // Always set, so that reports say "0 of 0" rather than nothing.
-    context.Count("conv-transpose-weights",
-                  static_cast<int64_t>(weights.size()) + read_only_by_custom_ops);
-    context.Count("weights-rewritten", 0);
-    context.Count("weights-left-alone", 0);
-    context.Count("weights-already-tf", read_only_by_custom_ops);
+    conv_transpose_weights_ += static_cast<int64_t>(weights.size()) + read_only_by_custom_ops;
+    weights_rewritten_ += 0;
+    weights_left_alone_ += 0;
+    weights_already_tf_ += read_only_by_custom_ops;
     CountFunctionBodyWeights(context);
 
     // Each weight traced back to its constant; weights sharing a constant are rewritten
@@ -151,7 +132,7 @@ class ConvTransposeToTfPass : public Pass {
       absl::StatusOr<TracedWeight> traced = TraceToConstant(view, weight);
       if (!traced.ok()) {
         if (IsOwnTranspose(view, weight, context.annotation)) {
-          context.Count("weights-already-tf");
+          ++weights_already_tf_;
         } else {
           LeaveAlone(context, view, weight, readers[weight], traced.status());
         }
@@ -171,8 +152,6 @@ class ConvTransposeToTfPass : public Pass {
     return changed;
   }
 
-  static constexpr char kInitializersAsInputsOption[] = "initializers-as-inputs";
-
   // A ConvTranspose inside a local function's body reads its weight through a formal input,
   // bound at each call: it cannot be rewritten here. Each one the graphs reach counts as one
   // weight left alone per call that runs it, so that "rewrote N of M" stays true without the inlining pass.
@@ -190,8 +169,8 @@ class ConvTransposeToTfPass : public Pass {
                          "' is inside local function '", label,
                          "': run inline-conv-transpose-functions before this pass"));
         // Every call binds its own weight.
-        context.Count("conv-transpose-weights", instances);
-        context.Count("weights-left-alone", instances);
+        conv_transpose_weights_ += instances;
+        weights_left_alone_ += instances;
       });
     }
   }
@@ -202,11 +181,11 @@ class ConvTransposeToTfPass : public Pass {
     std::string message = absl::StrCat("weight left alone: ", why.message());
     if (IsInitializerListedAsInput(view, weight)) {
       absl::StrAppend(&message, "; to treat it as a constant, run conv-transpose-to-tf{",
-                      kInitializersAsInputsOption,
+                      initializers_as_inputs_.spec().name,
                       "=constant} or the remove-initializers-from-inputs pass before it");
     }
     context.AddRemark(Name(), readers.front().node->name(), weight, message);
-    context.Count("weights-left-alone");
+    ++weights_left_alone_;
   }
 
   static bool IsInitializerListedAsInput(const GraphView& view, const std::string& name) {
@@ -231,19 +210,18 @@ class ConvTransposeToTfPass : public Pass {
     return false;
   }
 
-  const absl::flat_hash_map<std::string, std::vector<int64_t>>& Shapes(PassContext& context) {
-    if (!shapes_) shapes_ = InferValueShapes(context.model);
+  const ValueShapes& Shapes(PassContext& context) {
+    if (shapes_ == nullptr) shapes_ = &context.analyses.Get<ValueShapes>(context.model);
     return *shapes_;
   }
 
   // Resolves the reader's pads from the input's inferred shape; false when it cannot.
   bool TryResolvePads(PassContext& context, PlannedReader& planned) {
     if (planned.attrs.PadsAreExplicit()) return ResolvePads(planned.attrs, {}).ok();
-    const auto& shapes = Shapes(context);
-    auto it = shapes.find(planned.reader.node->input(0));
+    const std::vector<int64_t> input_dims = Shapes(context).Dims(planned.reader.node->input(0));
     std::vector<int64_t> spatial;
-    if (it != shapes.end() && it->second.size() == planned.attrs.spatial_rank + 2u) {
-      spatial.assign(it->second.begin() + 2, it->second.end());
+    if (input_dims.size() == planned.attrs.spatial_rank + 2u) {
+      spatial.assign(input_dims.begin() + 2, input_dims.end());
     }
     ConvTransposeAttrs resolved = planned.attrs;
     absl::Status st = spatial.empty()
@@ -399,7 +377,7 @@ class ConvTransposeToTfPass : public Pass {
       }
       if (!onnx_view_needed) continue;
       InsertOnnxView(view, name, tf_name, rank, name == root ? constant : ConstantValue{});
-      context.Count("transposes-inserted");
+      ++transposes_inserted_;
     }
     if (!converted.empty()) EnsureCustomOpset(context.model);
 
@@ -424,13 +402,12 @@ class ConvTransposeToTfPass : public Pass {
         }
         FillTfSettings(planned, *entry->mutable_tf());
       }
-      context.Count("weights-rewritten");
-      context.Count("nodes-annotated", static_cast<int64_t>(plans[w].size()));
+      ++weights_rewritten_;
+      nodes_annotated_ += static_cast<int64_t>(plans[w].size());
     }
-    context.Count("custom-ops-created", static_cast<int64_t>(converted.size()));
-    context.Count("layout-chain-ops", static_cast<int64_t>(chain_ops.size()));
-    context.Count("bytes-permuted",
-                  static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count));
+    custom_ops_created_ += static_cast<int64_t>(converted.size());
+    layout_chain_ops_ += static_cast<int64_t>(chain_ops.size());
+    bytes_permuted_ += static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count);
     return true;
   }
 
@@ -526,7 +503,26 @@ class ConvTransposeToTfPass : public Pass {
 
   bool custom_op_ = false;
   ConstantOptions constant_options_;
-  std::optional<absl::flat_hash_map<std::string, std::vector<int64_t>>> shapes_;
+  // Shape inference on the model as the pass found it (PassContext::analyses), on first need.
+  const ValueShapes* shapes_ = nullptr;
+
+  PassOption<std::string> form_{
+      this, "form", kFormCompensate,
+      "compensate: keep valid ONNX with a Transpose back to ONNX layout; custom-op: rewrite "
+      "nodes to tflayout.ConvTransposeTF reading the TF-layout weight",
+      {kFormCompensate, kFormCustomOp}};
+  InitializersAsInputsOption initializers_as_inputs_{this};
+
+  // Statistics, reported in this order.
+  PassStatistic conv_transpose_weights_{this, "conv-transpose-weights", "distinct weights ConvTranspose nodes read"};
+  PassStatistic weights_rewritten_{this, "weights-rewritten", "weights stored in TF layout"};
+  PassStatistic weights_left_alone_{this, "weights-left-alone", "weights left alone (with a remark)"};
+  PassStatistic weights_already_tf_{this, "weights-already-tf", "weights already in TF layout"};
+  PassStatistic transposes_inserted_{this, "transposes-inserted", "Transpose nodes back to ONNX layout (compensate form)"};
+  PassStatistic nodes_annotated_{this, "nodes-annotated", "nodes now reading a rewritten weight"};
+  PassStatistic custom_ops_created_{this, "custom-ops-created", "nodes turned into the custom op"};
+  PassStatistic layout_chain_ops_{this, "layout-chain-ops", "Identity/Cast/DequantizeLinear nodes between a weight and its reader, now in TF layout"};
+  PassStatistic bytes_permuted_{this, "bytes-permuted", "bytes of weights permuted"};
 };
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/ir/constant_eval.h"
+#include "passes/common/weight_pass_options.h"
+#include "tflayout/node_util.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
@@ -47,11 +49,6 @@ class FoldConvTransposeWeightsPass : public Pass {
   std::string Summary() const override {
     return "Fold constant subgraphs that compute ConvTranspose weights (weight_norm, "
            "spectral_norm exports) into initializers";
-  }
-  std::vector<PassOptionSpec> OptionSpecs() const override {
-    return {{"initializers-as-inputs", "auto", {"auto", "constant"},
-             "auto: initializers listed as graph inputs are constants only below IR 4; "
-             "constant: at any IR"}};
   }
 
   // The constants a computed weight is made of (weight_norm's v and g) are evaluated, so read
@@ -88,7 +85,7 @@ class FoldConvTransposeWeightsPass : public Pass {
   }
 
   absl::StatusOr<bool> Run(PassContext& context) override {
-    options_.initializer_inputs_are_constant = Option("initializers-as-inputs") == "constant";
+    options_ = initializers_as_inputs_.constant_options();
     opset_ = std::max<int64_t>(1, DefaultDomainOpset(context.model));
     // Weight names first (the view is rebuilt after each fold, which removes nodes).
     std::vector<std::string> weights;
@@ -131,7 +128,7 @@ class FoldConvTransposeWeightsPass : public Pass {
     if (!Collect(view, weight, sub, visited, why, 0)) {
       if (!why.empty()) {
         context.AddRemark(Name(), reader, weight, absl::StrCat("not folded: ", why));
-        context.Count("weights-not-folded");
+        ++weights_not_folded_;
       }
       return false;
     }
@@ -144,7 +141,7 @@ class FoldConvTransposeWeightsPass : public Pass {
       if (!v.ok()) {
         context.AddRemark(Name(), reader, weight,
                           absl::StrCat("not folded: constant '", name, "': ", v.status().message()));
-        context.Count("weights-not-folded");
+        ++weights_not_folded_;
         return false;
       }
       values[name] = *std::move(v);
@@ -158,7 +155,7 @@ class FoldConvTransposeWeightsPass : public Pass {
         context.AddRemark(Name(), reader, weight,
                           absl::StrCat("not folded: ", node->op_type(), " node '", node->name(),
                                        "': ", out.status().message()));
-        context.Count("weights-not-folded");
+        ++weights_not_folded_;
         return false;
       }
       RoundAll(*out);  // each op's result is stored in its type, as a runtime's would be
@@ -173,8 +170,8 @@ class FoldConvTransposeWeightsPass : public Pass {
     if (list_as_input) AddInitializerInput(graph, folded);
     *graph.add_initializer() = std::move(folded);
     RemoveUnread(context, view, producer, sub);
-    context.Count("weights-folded");
-    context.Count("nodes-folded", static_cast<int64_t>(sub.nodes.size()));
+    ++weights_folded_;
+    nodes_folded_ += static_cast<int64_t>(sub.nodes.size());
     return true;
   }
 
@@ -202,17 +199,16 @@ class FoldConvTransposeWeightsPass : public Pass {
       why = absl::StrCat("the subgraph is deeper than ", kMaxDepth, " nodes");
       return false;
     }
-    const bool onnx_domain = node->domain().empty() || node->domain() == "ai.onnx";
-    if (!onnx_domain || !FoldedOps().contains(node->op_type()) || node->output_size() != 1) {
+    if (!IsOnnxDomain(node->domain()) || !FoldedOps().contains(node->op_type()) || node->output_size() != 1) {
       why = absl::StrCat(node->op_type(), " node '", node->name(),
                          "' is not in the folded op set (see passes/fold_conv_transpose_weights.h)");
       return false;
     }
-    for (const auto& attr : node->attribute()) {
-      if (attr.has_g() || attr.graphs_size() > 0) {
-        why = absl::StrCat("node '", node->name(), "' has a subgraph");
-        return false;
-      }
+    bool has_subgraph = false;
+    ForEachSubgraph(*node, [&](const onnx::GraphProto&) { has_subgraph = true; });
+    if (has_subgraph) {
+      why = absl::StrCat("node '", node->name(), "' has a subgraph");
+      return false;
     }
     if (!IsChainOp(node->op_type())) sub.only_chain_ops = false;
     for (const std::string& input : node->input()) {
@@ -224,7 +220,7 @@ class FoldConvTransposeWeightsPass : public Pass {
 
   // Removes the folded nodes and constants that nothing reads any more (and, below IR 4, their
   // graph input entries).
-  static void RemoveUnread(PassContext& context, const GraphView& view, NodeProto* producer,
+  void RemoveUnread(PassContext& context, const GraphView& view, NodeProto* producer,
                            const Subgraph& sub) {
     absl::flat_hash_map<std::string, int64_t> reads;
     auto count_reads = [&](const std::string& name) {
@@ -272,7 +268,7 @@ class FoldConvTransposeWeightsPass : public Pass {
       for (int i = 0; i < inits->size(); ++i) {
         if (&inits->Get(i) == constant.tensor) {
           inits->DeleteSubrange(i, 1);
-          context.Count("initializers-removed");
+          ++initializers_removed_;
           break;
         }
       }
@@ -282,6 +278,14 @@ class FoldConvTransposeWeightsPass : public Pass {
 
   ConstantOptions options_;
   int64_t opset_ = 1;
+
+  InitializersAsInputsOption initializers_as_inputs_{this};
+
+  // Statistics, reported in this order.
+  PassStatistic weights_not_folded_{this, "weights-not-folded", "computed weights not folded (with a remark)"};
+  PassStatistic weights_folded_{this, "weights-folded", "computed weights folded into an initializer"};
+  PassStatistic nodes_folded_{this, "nodes-folded", "nodes evaluated into constants"};
+  PassStatistic initializers_removed_{this, "initializers-removed", "initializers nothing reads any more"};
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/ir/local_functions.h"
 #include "tflayout/graph_view.h"
+#include "tflayout/node_util.h"
 #include "tflayout/model_io.h"
 #include "tflayout/status.h"
 
@@ -39,9 +40,6 @@ struct Call {
   onnx::FunctionProto* function;
 };
 
-std::string NormalDomain(const std::string& domain) {
-  return domain == "ai.onnx" ? std::string() : domain;
-}
 std::string DomainLabel(const std::string& domain) {
   return domain.empty() ? "ai.onnx" : domain;
 }
@@ -54,10 +52,7 @@ void CollectDefined(const NodeList& nodes, std::vector<std::string>& names) {
     for (const std::string& out : node.output()) {
       if (!out.empty()) names.push_back(out);
     }
-    for (const onnx::AttributeProto& attr : node.attribute()) {
-      if (attr.has_g()) CollectDefinedInGraph(attr.g(), names);
-      for (const onnx::GraphProto& g : attr.graphs()) CollectDefinedInGraph(g, names);
-    }
+    ForEachSubgraph(node, [&](const onnx::GraphProto& g) { CollectDefinedInGraph(g, names); });
   }
 }
 
@@ -84,10 +79,7 @@ class BodyRenamer {
       for (std::string& out : *node.mutable_output()) out = Value(out);
       node.set_name(view_.UniqueName(
           absl::StrCat(prefix_, "/", node.name().empty() ? node.op_type() : node.name())));
-      for (onnx::AttributeProto& attr : *node.mutable_attribute()) {
-        if (attr.has_g()) Graph(*attr.mutable_g());
-        for (onnx::GraphProto& g : *attr.mutable_graphs()) Graph(g);
-      }
+      ForEachSubgraph(node, [&](onnx::GraphProto& g) { Graph(g); });
     }
   }
 
@@ -169,7 +161,7 @@ class InlineConvTransposeFunctionsPass : public Pass {
   }
 
   absl::StatusOr<bool> Run(PassContext& context) override {
-    context.Count("calls-inlined", 0);
+    calls_inlined_ += 0;
     if (context.model.functions_size() == 0) return false;
     left_.clear();
     inlined_.clear();
@@ -264,7 +256,7 @@ class InlineConvTransposeFunctionsPass : public Pass {
   void Leave(PassContext& context, const onnx::NodeProto& call, const std::string& message) {
     left_.insert(&call);
     context.AddRemark(Name(), call.name(), "", message);
-    context.Count("calls-left");
+    ++calls_left_;
   }
 
   // Why the function's opset imports cannot join the model's ("" when they can); fills
@@ -273,13 +265,13 @@ class InlineConvTransposeFunctionsPass : public Pass {
                                    const onnx::FunctionProto& function,
                                    std::map<std::string, int64_t>& missing) {
     std::map<std::string, int64_t> model_versions, function_versions;
-    for (const auto& op : model.opset_import()) model_versions[NormalDomain(op.domain())] = op.version();
+    for (const auto& op : model.opset_import()) model_versions[CanonicalDomain(op.domain())] = op.version();
     for (const auto& op : function.opset_import()) {
-      function_versions[NormalDomain(op.domain())] = op.version();
+      function_versions[CanonicalDomain(op.domain())] = op.version();
     }
     absl::flat_hash_set<std::string> used;
     ForEachNodeDeep(function.node(), [&](const onnx::NodeProto& node) {
-      used.insert(NormalDomain(node.domain()));
+      used.insert(CanonicalDomain(node.domain()));
     });
     for (const auto& [domain, version] : function_versions) {
       if (!used.contains(domain)) continue;  // imported but not used: no constraint
@@ -379,7 +371,7 @@ class InlineConvTransposeFunctionsPass : public Pass {
                                               "' is not in its graph"));
     }
     Splice(*call.graph->mutable_node(), index, std::move(inlined));
-    context.Count("calls-inlined");
+    ++calls_inlined_;
     return true;
   }
 
@@ -405,7 +397,7 @@ class InlineConvTransposeFunctionsPass : public Pass {
         const onnx::FunctionProto& f = list->Get(i);
         if (called.contains(&f) || !inlined_.contains(FunctionLabel(f))) continue;
         list->DeleteSubrange(i, 1);
-        context.Count("functions-removed");
+        ++functions_removed_;
         removed = removed_any = true;
         break;  // pointers in `called` are stale now
       }
@@ -416,6 +408,11 @@ class InlineConvTransposeFunctionsPass : public Pass {
   absl::flat_hash_set<const onnx::NodeProto*> left_;  // calls left with a remark
   absl::flat_hash_set<std::string> inlined_;          // labels of functions inlined somewhere
   int64_t nodes_created_ = 0;
+
+  // Statistics, reported in this order.
+  PassStatistic calls_inlined_{this, "calls-inlined", "local-function calls replaced by their bodies"};
+  PassStatistic calls_left_{this, "calls-left", "calls left alone (with a remark)"};
+  PassStatistic functions_removed_{this, "functions-removed", "local functions no longer called"};
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "passes/conv_transpose_to_tf.h"
 #include "passes/conv_to_tf.h"
 #include "passes/fold_conv_transpose_weights.h"
+#include "passes/gemm_to_tf.h"
 #include "passes/inline_conv_transpose_functions.h"
 #include "passes/materialize_conv_transpose_dilations.h"
 #include "passes/remove_initializers_from_inputs.h"
@@ -23,6 +24,7 @@ absl::Status RegisterBuiltinPasses(PassRegistry& registry) {
   TFL_RETURN_IF_ERROR(registry.Register(CreateFoldConvTransposeWeightsPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateInlineConvTransposeFunctionsPass));
   TFL_RETURN_IF_ERROR(registry.Register(CreateConvToTfPass));
+  TFL_RETURN_IF_ERROR(registry.Register(CreateGemmToTfPass));
   return absl::OkStatus();
 }
 

@@ -36,9 +36,13 @@ class RemoveInitializersFromInputsPass : public Pass {
       if (!initializers.contains(inputs->Get(i).name())) inputs->SwapElements(kept++, i);
     }
     inputs->DeleteSubrange(kept, inputs->size() - kept);
-    context.Count("inputs-removed", listed);
+    inputs_removed_ += listed;
     return true;
   }
+
+ private:
+  // Statistics, reported in this order.
+  PassStatistic inputs_removed_{this, "inputs-removed", "graph inputs that only listed an initializer"};
 };
 
 }  // namespace

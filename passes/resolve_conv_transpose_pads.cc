@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tflayout/node_util.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 #include "tflayout/status.h"
@@ -40,19 +41,19 @@ class ResolveConvTransposePadsPass : public Pass {
       progress = false;
       unresolved.clear();
       GraphView view(context.model);
-      std::optional<absl::flat_hash_map<std::string, std::vector<int64_t>>> shapes;
+      const ValueShapes* shapes = nullptr;  // inference on the model as this round found it
       for (const auto& info : view.graphs()) {
         for (onnx::NodeProto& node : *info->graph->mutable_node()) {
           if (!IsOnnxConvTranspose(node) || node.input_size() < 2) continue;
           if (HasNegativePads(node)) {
-            if (!shapes) shapes = InferValueShapes(context.model);
+            if (!shapes) shapes = &context.analyses.Get<ValueShapes>(context.model);
             TFL_RETURN_IF_ERROR(
                 RepairNegativePads(*shapes, context.model.producer_name(), node));
             progress = changed = true;
-            context.Count("negative-pads-repaired");
+            ++negative_pads_repaired_;
           }
           if (!HasImplicitPads(node)) continue;
-          if (!shapes) shapes = InferValueShapes(context.model);
+          if (!shapes) shapes = &context.analyses.Get<ValueShapes>(context.model);
           TFL_ASSIGN_OR_RETURN(std::string why, ResolveNode(context, *shapes, node));
           if (why.empty()) {
             progress = changed = true;
@@ -61,7 +62,11 @@ class ResolveConvTransposePadsPass : public Pass {
           }
         }
       }
+      if (progress) context.analyses.Invalidate();
     }
+    // The last round changed nothing (earlier rounds invalidated what they inferred), so
+    // whatever inference is cached describes the model as this pass leaves it.
+    context.analyses.Preserve<ValueShapes>();
     // Remarks name the node and its input (whose shape decides), which later passes never
     // rename, so a re-run repeats exactly the same remark.
     GraphView view(context.model);
@@ -71,7 +76,7 @@ class ResolveConvTransposePadsPass : public Pass {
         if (it == unresolved.end()) continue;
         context.AddRemark(Name(), node.name(), node.input(0),
                           absl::StrCat("auto_pad/output_shape kept: ", it->second));
-        context.Count("nodes-unresolved");
+        ++nodes_unresolved_;
       }
     }
     return changed;
@@ -79,19 +84,8 @@ class ResolveConvTransposePadsPass : public Pass {
 
  private:
   static bool HasImplicitPads(const onnx::NodeProto& node) {
-    for (const onnx::AttributeProto& attr : node.attribute()) {
-      if (attr.name() == "output_shape") return true;
-      if (attr.name() == "auto_pad" && attr.s() != "NOTSET") return true;
-    }
-    return false;
-  }
-
-  static const onnx::AttributeProto* FindAttribute(const onnx::NodeProto& node,
-                                                  absl::string_view name) {
-    for (const onnx::AttributeProto& attr : node.attribute()) {
-      if (attr.name() == name) return &attr;
-    }
-    return nullptr;
+    return FindAttribute(node, "output_shape") != nullptr ||
+           StringAttribute(node, "auto_pad", "NOTSET") != "NOTSET";
   }
 
   static bool HasNegativePads(const onnx::NodeProto& node) {
@@ -162,7 +156,7 @@ class ResolveConvTransposePadsPass : public Pass {
   // output_padding then reaches the stride, the node gets the output_shape form instead (which
   // ResolveNode keeps with a remark), or an error when there is none.
   static absl::Status RepairNegativePads(
-      const absl::flat_hash_map<std::string, std::vector<int64_t>>& shapes,
+      const ValueShapes& shapes,
       const std::string& producer, onnx::NodeProto& node) {
     TFL_ASSIGN_OR_RETURN(std::vector<int64_t> pads, ReadNegativePads(node, producer));
     const size_t n = pads.size() / 2;
@@ -194,9 +188,9 @@ class ResolveConvTransposePadsPass : public Pass {
   }
 
   static absl::Status WriteOutputShapeFormOf(
-      const absl::flat_hash_map<std::string, std::vector<int64_t>>& shapes,
+      const ValueShapes& shapes,
       const std::string& what, onnx::NodeProto& node) {
-    const std::vector<int64_t> weight_dims = Lookup(shapes, node.input(1));
+    const std::vector<int64_t> weight_dims = shapes.Dims(node.input(1));
     if (weight_dims.size() < 3) {
       return absl::InvalidArgumentError(absl::StrCat(
           what, " extends the output by the stride or more, which a standard ConvTranspose "
@@ -204,7 +198,7 @@ class ResolveConvTransposePadsPass : public Pass {
           "' is unknown"));
     }
     TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs, ReadConvTransposeAttrs(node, weight_dims));
-    const std::vector<int64_t> input_dims = Lookup(shapes, node.input(0));
+    const std::vector<int64_t> input_dims = shapes.Dims(node.input(0));
     const size_t n = attrs.spatial_rank;
     const std::vector<int64_t> spatial(
         input_dims.size() == n + 2 ? input_dims.begin() + 2 : input_dims.end(), input_dims.end());
@@ -219,19 +213,13 @@ class ResolveConvTransposePadsPass : public Pass {
     return absl::OkStatus();
   }
 
-  static std::vector<int64_t> Lookup(
-      const absl::flat_hash_map<std::string, std::vector<int64_t>>& shapes,
-      const std::string& name) {
-    auto it = shapes.find(name);
-    return it == shapes.end() ? std::vector<int64_t>{} : it->second;
-  }
 
   // Rewrites the node's pads; returns "" when done, else why it could not.
   absl::StatusOr<std::string> ResolveNode(
-      PassContext& context, const absl::flat_hash_map<std::string, std::vector<int64_t>>& shapes,
+      PassContext& context, const ValueShapes& shapes,
       onnx::NodeProto& node) {
-    const std::vector<int64_t> weight_dims = Lookup(shapes, node.input(1));
-    const std::vector<int64_t> input_dims = Lookup(shapes, node.input(0));
+    const std::vector<int64_t> weight_dims = shapes.Dims(node.input(1));
+    const std::vector<int64_t> input_dims = shapes.Dims(node.input(0));
     if (weight_dims.size() < 3 ||
         std::any_of(weight_dims.begin(), weight_dims.end(), [](int64_t d) { return d < 0; })) {
       return std::string("the weight's shape is unknown");
@@ -251,9 +239,14 @@ class ResolveConvTransposePadsPass : public Pass {
                           "] in the custom-op form and the annotation");
     }
     WriteExplicitPads(resolved, node);
-    context.Count("nodes-resolved");
+    ++nodes_resolved_;
     return std::string();
   }
+
+  // Statistics, reported in this order.
+  PassStatistic negative_pads_repaired_{this, "negative-pads-repaired", "nodes whose negative pads were made non-negative"};
+  PassStatistic nodes_unresolved_{this, "nodes-unresolved", "nodes left with implicit pads (with a remark)"};
+  PassStatistic nodes_resolved_{this, "nodes-resolved", "nodes given explicit pads"};
 };
 
 }  // namespace

@@ -134,9 +134,12 @@ class SplitConvTransposeBiasPass : public Pass {
     epsilon->set_type(onnx::AttributeProto::FLOAT);
     epsilon->set_f(0.0f);
     InsertNode(*candidate.graph, NodeIndex(*candidate.graph, &node) + 1, std::move(add_bias));
-    context.Count("biases-split");
+    ++biases_split_;
     return true;
   }
+
+  // Statistics, reported in this order.
+  PassStatistic biases_split_{this, "biases-split", "ConvTranspose biases moved to an Add"};
 };
 
 }  // namespace

@@ -172,7 +172,7 @@ TEST(ConvToTf, ToolSummaryCountsConvWeights) {
   testing::WriteFile(dir + "/in.onnx", bytes);
   auto run = testing::RunOpt({dir + "/in.onnx", "-o", dir + "/out.onnx", "--target=onnx-tf"});
   EXPECT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_THAT(run.output, HasSubstr("rewrote 0 of 0 ConvTranspose, 1 of 1 Conv weight(s)"));
+  EXPECT_THAT(run.output, HasSubstr("rewrote 0 of 0 ConvTranspose, 1 of 1 Conv, 0 of 0 Gemm weight(s)"));
 }
 
 }  // namespace

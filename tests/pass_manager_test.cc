@@ -26,7 +26,7 @@ TEST(Pipeline, ParsesNamesAndOptions) {
   ASSERT_TRUE(passes.ok()) << passes.status();
   ASSERT_EQ(passes->size(), 2u);
   EXPECT_EQ((*passes)[0]->Name(), "resolve-conv-transpose-pads");
-  EXPECT_EQ((*passes)[1]->Option("form"), "custom-op");
+  EXPECT_EQ((*passes)[1]->OptionText("form"), "custom-op");
   auto empty = ParsePipeline("", registry);
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
@@ -54,14 +54,14 @@ TEST(Registry, RejectsDuplicateNamesAndCreatesFreshInstances) {
                           "conv-transpose-to-tf", "conv-transpose-from-tf",
                           "split-conv-transpose-bias",
                           "remove-initializers-from-inputs", "fold-conv-transpose-weights",
-                          "inline-conv-transpose-functions", "conv-to-tf"));
+                          "inline-conv-transpose-functions", "conv-to-tf", "gemm-to-tf"));
   EXPECT_TRUE(absl::IsAlreadyExists(RegisterBuiltinPasses(registry)));
   auto a = registry.Create("conv-transpose-to-tf");
   auto b = registry.Create("conv-transpose-to-tf");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(a->get(), b->get());
   ASSERT_TRUE((*a)->SetOption("form", "custom-op").ok());
-  EXPECT_EQ((*b)->Option("form"), "compensate");  // no shared state between instances
+  EXPECT_EQ((*b)->OptionText("form"), "compensate");  // no shared state between instances
 }
 
 TEST(PassManager, RecordsStatisticsTimingAndPrintsIr) {

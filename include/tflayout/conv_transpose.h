@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "onnx/onnx_pb.h"
+#include "tflayout/node_util.h"
 
 namespace tflayout {
 
@@ -96,12 +97,6 @@ void WriteOutputShapeForm(const ConvTransposeAttrs& attrs, onnx::NodeProto& node
 // output_shape removed), keeping every other attribute.
 void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node);
 
-// Sets or replaces an INTS attribute.
-void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
-                      absl::Span<const int64_t> values);
-void SetIntAttribute(onnx::NodeProto& node, const std::string& name, int64_t value);
-void RemoveAttribute(onnx::NodeProto& node, const std::string& name);
-
 // InferValueShapes reads the values of tensors of up to this many elements (shape
 // arithmetic); larger payloads are left out.
 inline constexpr int64_t kShapeInferenceReadsElements = 64;
@@ -113,5 +108,16 @@ void AppendShapeInferenceReads(onnx::ModelProto& model, std::vector<onnx::Tensor
 // whose large weight payloads are left out (shape inference needs only their dims).
 absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(
     onnx::ModelProto& model);
+
+// InferValueShapes as an analysis passes share (PassContext::analyses).
+struct ValueShapes {
+  static ValueShapes Compute(onnx::ModelProto& model) { return {InferValueShapes(model)}; }
+  // The value's dims (-1 for unknown), or empty when its rank is unknown.
+  std::vector<int64_t> Dims(absl::string_view name) const {
+    auto it = dims.find(name);
+    return it == dims.end() ? std::vector<int64_t>{} : it->second;
+  }
+  absl::flat_hash_map<std::string, std::vector<int64_t>> dims;
+};
 
 }  // namespace tflayout

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "tflayout/pass.h"
 
-#define TFLAYOUT_PASS_PLUGIN_API_VERSION 1
+#define TFLAYOUT_PASS_PLUGIN_API_VERSION 2
 
 extern "C" {
 struct TflayoutPassPluginInfo {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tflayout/node_util.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
 
@@ -54,11 +55,14 @@ std::string StaleReason(const GraphView& view, const RewrittenTensor& entry) {
                         ", not the recorded ", entry.data_type());
   }
   const std::string weight = node->input_size() >= 2 ? node->input(1) : "";
-  const bool reads_directly = IsCustomConvTranspose(*node) && weight == entry.tensor();
   const bool onnx_reader = entry.op_type().empty() || entry.op_type() == "ConvTranspose"
                                ? IsOnnxConvTranspose(*node)
-                               : node->op_type() == entry.op_type() &&
-                                     (node->domain().empty() || node->domain() == "ai.onnx");
+                               : IsOnnxOp(*node, entry.op_type());
+  // The custom-op form, and the standard form (a standard node reading the TF-layout tensor
+  // with adjusted attributes, as Gemm's transB=0).
+  const bool reads_directly =
+      (IsCustomConvTranspose(*node) || (entry.form() == "standard" && onnx_reader)) &&
+      weight == entry.tensor();
   const bool reads_through_transpose = onnx_reader && weight == entry.source() &&
                                        IsTransposeOf(view, weight, entry.tensor());
   if (!reads_directly && !reads_through_transpose) {

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tflayout/node_util.h"
 #include "tflayout/status.h"
 #include "tflayout/tensor.h"
 
@@ -184,20 +185,6 @@ namespace {
 
 // ---- attributes ----
 
-const onnx::AttributeProto* Attr(const NodeProto& node, absl::string_view name) {
-  for (const auto& a : node.attribute()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
-}
-int64_t IntAttr(const NodeProto& node, absl::string_view name, int64_t fallback) {
-  const auto* a = Attr(node, name);
-  return a ? a->i() : fallback;
-}
-std::vector<int64_t> IntsAttr(const NodeProto& node, absl::string_view name) {
-  const auto* a = Attr(node, name);
-  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
-}
 std::vector<int64_t> AsInts(const Value& v) {
   std::vector<int64_t> out;
   for (double x : v.data) out.push_back(static_cast<int64_t>(x));
@@ -489,17 +476,17 @@ absl::StatusOr<Value> EvalNode(const NodeProto& node, const std::vector<const Va
     return input(i);
   };
   if (op == "Constant") {
-    if (const auto* a = Attr(node, "value")) return Decode(a->t());
+    if (const auto* a = FindAttribute(node, "value")) return Decode(a->t());
     Value v;
-    if (const auto* a = Attr(node, "value_float")) { v.data = {a->f()}; return v; }
-    if (const auto* a = Attr(node, "value_floats")) {
+    if (const auto* a = FindAttribute(node, "value_float")) { v.data = {a->f()}; return v; }
+    if (const auto* a = FindAttribute(node, "value_floats")) {
       v.dims = {a->floats_size()};
       v.data.assign(a->floats().begin(), a->floats().end());
       return v;
     }
     v.type = TensorProto::INT64;
-    if (const auto* a = Attr(node, "value_int")) { v.data = {static_cast<double>(a->i())}; return v; }
-    if (const auto* a = Attr(node, "value_ints")) {
+    if (const auto* a = FindAttribute(node, "value_int")) { v.data = {static_cast<double>(a->i())}; return v; }
+    if (const auto* a = FindAttribute(node, "value_ints")) {
       v.dims = {a->ints_size()};
       for (int64_t x : a->ints()) v.data.push_back(static_cast<double>(x));
       return v;
@@ -510,7 +497,7 @@ absl::StatusOr<Value> EvalNode(const NodeProto& node, const std::vector<const Va
   if (op == "Identity") return *x;
   if (op == "Cast") {
     Value out = *x;
-    out.type = static_cast<int32_t>(IntAttr(node, "to", TensorProto::FLOAT));
+    out.type = static_cast<int32_t>(IntAttribute(node, "to", TensorProto::FLOAT));
     if (!IsSupportedType(out.type)) return absl::UnimplementedError("Cast to an unsupported type");
     if (!IsFloatType(out.type)) {
       for (double& v : out.data) v = std::isfinite(v) ? std::trunc(v) : 0;
@@ -535,23 +522,23 @@ absl::StatusOr<Value> EvalNode(const NodeProto& node, const std::vector<const Va
   if (absl::StartsWith(op, "Reduce")) {
     const bool axes_as_input = op == "ReduceSum" ? opset >= 13 : opset >= 18;
     std::vector<int64_t> axes = axes_as_input ? (input(1) ? AsInts(*input(1)) : std::vector<int64_t>{})
-                                              : IntsAttr(node, "axes");
-    return Reduce(*x, axes, IntAttr(node, "keepdims", 1) != 0,
-                  axes_as_input && IntAttr(node, "noop_with_empty_axes", 0) != 0, op);
+                                              : IntsAttribute(node, "axes");
+    return Reduce(*x, axes, IntAttribute(node, "keepdims", 1) != 0,
+                  axes_as_input && IntAttribute(node, "noop_with_empty_axes", 0) != 0, op);
   }
   if (op == "Reshape") {
     std::vector<int64_t> shape;
     if (opset < 5) {
-      shape = IntsAttr(node, "shape");
+      shape = IntsAttribute(node, "shape");
     } else {
       TFL_ASSIGN_OR_RETURN(const Value* s, need(1));
       shape = AsInts(*s);
     }
-    return Reshape(*x, shape, IntAttr(node, "allowzero", 0) != 0);
+    return Reshape(*x, shape, IntAttribute(node, "allowzero", 0) != 0);
   }
   if (op == "Unsqueeze" || op == "Squeeze") {
     std::vector<int64_t> axes = opset >= 13 ? (input(1) ? AsInts(*input(1)) : std::vector<int64_t>{})
-                                            : IntsAttr(node, "axes");
+                                            : IntsAttribute(node, "axes");
     Value out = *x;
     if (op == "Unsqueeze") {
       const int64_t rank = x->rank() + static_cast<int64_t>(axes.size());
@@ -578,14 +565,14 @@ absl::StatusOr<Value> EvalNode(const NodeProto& node, const std::vector<const Va
     }
     return out;
   }
-  if (op == "Transpose") return Transpose(*x, IntsAttr(node, "perm"));
+  if (op == "Transpose") return Transpose(*x, IntsAttribute(node, "perm"));
   if (op == "MatMul") {
     TFL_ASSIGN_OR_RETURN(const Value* y, need(1));
     return MatMul(*x, *y);
   }
-  if (op == "Concat") return Concat(in, IntAttr(node, "axis", 0));
+  if (op == "Concat") return Concat(in, IntAttribute(node, "axis", 0));
   if (op == "Shape") {
-    int64_t start = IntAttr(node, "start", 0), end = IntAttr(node, "end", x->rank());
+    int64_t start = IntAttribute(node, "start", 0), end = IntAttribute(node, "end", x->rank());
     if (start < 0) start += x->rank();
     if (end < 0) end += x->rank();
     start = std::clamp<int64_t>(start, 0, x->rank());
@@ -598,13 +585,13 @@ absl::StatusOr<Value> EvalNode(const NodeProto& node, const std::vector<const Va
   }
   if (op == "Gather") {
     TFL_ASSIGN_OR_RETURN(const Value* indices, need(1));
-    return Gather(*x, *indices, IntAttr(node, "axis", 0));
+    return Gather(*x, *indices, IntAttribute(node, "axis", 0));
   }
   if (op == "ConstantOfShape") {
     Value out;
     out.dims = AsInts(*x);
     double fill = 0;
-    if (const auto* a = Attr(node, "value")) {
+    if (const auto* a = FindAttribute(node, "value")) {
       TFL_ASSIGN_OR_RETURN(Value v, Decode(a->t()));
       out.type = v.type;
       if (!v.data.empty()) fill = v.data[0];
@@ -622,7 +609,7 @@ absl::StatusOr<Value> EvalNode(const NodeProto& node, const std::vector<const Va
     const bool per_axis = scale->rank() == 1 && scale->data.size() > 1;
     int64_t axis = 0, inner = 1, count = 1;
     if (per_axis) {
-      TFL_ASSIGN_OR_RETURN(axis, NormalizeAxis(IntAttr(node, "axis", 1), x->rank()));
+      TFL_ASSIGN_OR_RETURN(axis, NormalizeAxis(IntAttribute(node, "axis", 1), x->rank()));
       inner = Product(x->dims, axis + 1);
       count = x->dims[axis];
     }

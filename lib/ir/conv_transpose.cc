@@ -14,13 +14,6 @@
 namespace tflayout {
 namespace {
 
-const onnx::AttributeProto* FindAttribute(const onnx::NodeProto& node, absl::string_view name) {
-  for (const onnx::AttributeProto& attr : node.attribute()) {
-    if (attr.name() == name) return &attr;
-  }
-  return nullptr;
-}
-
 std::string NodeLabel(const onnx::NodeProto& node) {
   return absl::StrCat("node '", node.name(), "' (", node.op_type(), ")");
 }
@@ -46,7 +39,7 @@ bool ConvTransposeAttrs::PadsAreExplicit() const {
 }
 
 bool IsOnnxConvTranspose(const onnx::NodeProto& node) {
-  return node.op_type() == "ConvTranspose" && (node.domain().empty() || node.domain() == "ai.onnx");
+  return IsOnnxOp(node, "ConvTranspose");
 }
 
 bool IsCustomConvTranspose(const onnx::NodeProto& node) {
@@ -204,41 +197,6 @@ bool StandardFormCanCarry(const ConvTransposeAttrs& original, const ConvTranspos
   return true;
 }
 
-void RemoveAttribute(onnx::NodeProto& node, const std::string& name) {
-  auto* attrs = node.mutable_attribute();
-  for (int i = attrs->size() - 1; i >= 0; --i) {
-    if (attrs->Get(i).name() == name) attrs->DeleteSubrange(i, 1);
-  }
-}
-
-namespace {
-
-// The attribute `name` of the node, cleared and typed; added when missing.
-onnx::AttributeProto& ResetAttribute(onnx::NodeProto& node, const std::string& name,
-                                     onnx::AttributeProto::AttributeType type) {
-  onnx::AttributeProto* attr = nullptr;
-  for (onnx::AttributeProto& a : *node.mutable_attribute()) {
-    if (a.name() == name) attr = &a;
-  }
-  if (attr == nullptr) attr = node.add_attribute();
-  attr->Clear();
-  attr->set_name(name);
-  attr->set_type(type);
-  return *attr;
-}
-
-}  // namespace
-
-void SetIntsAttribute(onnx::NodeProto& node, const std::string& name,
-                      absl::Span<const int64_t> values) {
-  onnx::AttributeProto& attr = ResetAttribute(node, name, onnx::AttributeProto::INTS);
-  for (int64_t v : values) attr.add_ints(v);
-}
-
-void SetIntAttribute(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  ResetAttribute(node, name, onnx::AttributeProto::INT).set_i(value);
-}
-
 void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
   RemoveAttribute(node, "auto_pad");
   RemoveAttribute(node, "output_shape");
@@ -253,7 +211,7 @@ void WriteExplicitPads(const ConvTransposeAttrs& attrs, onnx::NodeProto& node) {
 
 int64_t DefaultDomainOpset(const onnx::ModelProto& model) {
   for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+    if (IsOnnxDomain(op.domain())) return op.version();
   }
   return 0;
 }
@@ -369,12 +327,11 @@ void CollectDecls(const onnx::GraphProto& graph,
     }
   }
   for (const onnx::NodeProto& node : graph.node()) {
-    const bool onnx_domain = node.domain().empty() || node.domain() == "ai.onnx";
+    const bool onnx_domain = IsOnnxDomain(node.domain());
     const onnx::TensorProto* value = nullptr;
     if (onnx_domain && node.op_type() == "Constant") {
-      for (const onnx::AttributeProto& attr : node.attribute()) {
-        if (attr.name() == "value" && attr.has_t()) value = &attr.t();
-      }
+      const onnx::AttributeProto* attr = FindAttribute(node, "value");
+      if (attr != nullptr && attr->has_t()) value = &attr->t();
     }
     for (const std::string& out : node.output()) {
       if (value != nullptr && node.output_size() == 1) {
@@ -386,10 +343,7 @@ void CollectDecls(const onnx::GraphProto& graph,
         decls[out].unsafe = true;
       }
     }
-    for (const onnx::AttributeProto& attr : node.attribute()) {
-      if (attr.has_g()) CollectDecls(attr.g(), decls);
-      for (const onnx::GraphProto& g : attr.graphs()) CollectDecls(g, decls);
-    }
+    ForEachSubgraph(node, [&](const onnx::GraphProto& g) { CollectDecls(g, decls); });
   }
 }
 
@@ -399,10 +353,7 @@ void ResolveTransposedConstants(absl::flat_hash_map<std::string, WeightDecls>& d
   for (auto& [name, d] : decls) {
     if (d.transpose == nullptr || d.unsafe) continue;
     auto src = decls.find(d.transpose->input(0));
-    std::vector<int64_t> perm;
-    for (const onnx::AttributeProto& attr : d.transpose->attribute()) {
-      if (attr.name() == "perm") perm.assign(attr.ints().begin(), attr.ints().end());
-    }
+    const std::vector<int64_t> perm = IntsAttribute(*d.transpose, "perm");
     bool ok = src != decls.end() && !src->second.unsafe && src->second.has_dims &&
               src->second.transpose == nullptr && perm.size() == src->second.dims.size();
     std::vector<bool> seen(perm.size(), false);
@@ -426,12 +377,7 @@ void ResolveTransposedConstants(absl::flat_hash_map<std::string, WeightDecls>& d
 void GuardConvTransposeNodes(google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
                              const absl::flat_hash_map<std::string, WeightDecls>* decls) {
   for (onnx::NodeProto& node : nodes) {
-    for (onnx::AttributeProto& attr : *node.mutable_attribute()) {
-      if (attr.has_g()) GuardConvTransposeNodes(*attr.mutable_g()->mutable_node(), decls);
-      for (onnx::GraphProto& g : *attr.mutable_graphs()) {
-        GuardConvTransposeNodes(*g.mutable_node(), decls);
-      }
-    }
+    ForEachSubgraph(node, [&](onnx::GraphProto& g) { GuardConvTransposeNodes(*g.mutable_node(), decls); });
     if (!IsOnnxConvTranspose(node)) continue;
     bool safe = false;
     if (decls != nullptr && node.input_size() >= 2 && !node.input(1).empty()) {
@@ -545,12 +491,7 @@ absl::flat_hash_map<std::string, std::vector<int64_t>> InferValueShapes(onnx::Mo
     for (const auto& vi : g.input()) add(vi);
     for (const auto& vi : g.value_info()) add(vi);
     for (const auto& vi : g.output()) add(vi);
-    for (const auto& node : g.node()) {
-      for (const auto& attr : node.attribute()) {
-        if (attr.has_g()) collect(attr.g());
-        for (const auto& sub : attr.graphs()) collect(sub);
-      }
-    }
+    for (const auto& node : g.node()) ForEachSubgraph(node, collect);
   };
   collect(copy.graph());
   return shapes;

@@ -1,3 +1,4 @@
+#include "tflayout/node_util.h"
 #include "tflayout/graph_view.h"
 
 #include <memory>
@@ -205,13 +206,12 @@ absl::StatusOr<ConstantValue> FindConstant(const GraphView& view, absl::string_v
         break;
       case GraphView::Definition::Kind::kNodeOutput: {
         NodeProto* node = def.node;
-        if (node->op_type() != "Constant" || !(node->domain().empty() || node->domain() == "ai.onnx")) {
+        if (!IsOnnxOp(*node, "Constant")) {
           return absl::FailedPreconditionError(absl::StrCat(
               "'", name, "' is computed by node '", node->name(), "' (", node->op_type(), ")"));
         }
-        for (AttributeProto& attr : *node->mutable_attribute()) {
-          if (attr.name() == "value" && attr.has_t()) found.tensor = attr.mutable_t();
-        }
+        AttributeProto* value = FindMutableAttribute(*node, "value");
+        if (value != nullptr && value->has_t()) found.tensor = value->mutable_t();
         if (found.tensor == nullptr) {
           return absl::FailedPreconditionError(absl::StrCat(
               "'", name, "' comes from Constant node '", node->name(), "' without a tensor value"));

@@ -27,22 +27,11 @@ std::string UnknownString(const google::protobuf::Message& message, int number) 
   return value;
 }
 
-std::string NormalDomain(absl::string_view domain) {
-  return domain == "ai.onnx" ? std::string() : std::string(domain);
-}
-
 std::string Key(absl::string_view domain, absl::string_view name, absl::string_view overload) {
-  return absl::StrCat(NormalDomain(domain), std::string(1, '\0'), name, std::string(1, '\0'),
+  return absl::StrCat(CanonicalDomain(domain), std::string(1, '\0'), name, std::string(1, '\0'),
                       overload);
 }
 
-void ForEachNodeInGraphs(const onnx::NodeProto& node,
-                         const std::function<void(const onnx::NodeProto&)>& fn) {
-  for (const onnx::AttributeProto& attr : node.attribute()) {
-    if (attr.has_g()) ForEachNodeDeep(attr.g().node(), fn);
-    for (const onnx::GraphProto& g : attr.graphs()) ForEachNodeDeep(g.node(), fn);
-  }
-}
 
 }  // namespace
 
@@ -69,24 +58,6 @@ std::vector<onnx::AttributeProto> FunctionAttributeDefaults(const onnx::Function
   return defaults;
 }
 
-void ForEachNodeDeep(google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
-                     const std::function<void(onnx::NodeProto&)>& fn) {
-  for (onnx::NodeProto& node : nodes) {
-    fn(node);
-    for (onnx::AttributeProto& attr : *node.mutable_attribute()) {
-      if (attr.has_g()) ForEachNodeDeep(*attr.mutable_g()->mutable_node(), fn);
-      for (onnx::GraphProto& g : *attr.mutable_graphs()) ForEachNodeDeep(*g.mutable_node(), fn);
-    }
-  }
-}
-
-void ForEachNodeDeep(const google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
-                     const std::function<void(const onnx::NodeProto&)>& fn) {
-  for (const onnx::NodeProto& node : nodes) {
-    fn(node);
-    ForEachNodeInGraphs(node, fn);
-  }
-}
 
 LocalFunctions::LocalFunctions(onnx::ModelProto& model) : model_(model) {
   for (onnx::FunctionProto& function : *model.mutable_functions()) {

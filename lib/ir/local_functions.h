@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "onnx/onnx_pb.h"
+#include "tflayout/node_util.h"
 
 namespace tflayout {
 
@@ -24,12 +25,6 @@ std::string FunctionLabel(const onnx::FunctionProto& function);
 
 // The attributes with default values of a function (FunctionProto.attribute_proto, IR >= 9).
 std::vector<onnx::AttributeProto> FunctionAttributeDefaults(const onnx::FunctionProto& function);
-
-// Calls fn on every node of `nodes` and of the graphs in their attributes, at any depth.
-void ForEachNodeDeep(google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
-                     const std::function<void(onnx::NodeProto&)>& fn);
-void ForEachNodeDeep(const google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
-                     const std::function<void(const onnx::NodeProto&)>& fn);
 
 class LocalFunctions {
  public:

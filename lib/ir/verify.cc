@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "tflayout/node_util.h"
 #include "tflayout/status.h"
 #include "onnx/checker.h"
 
@@ -88,7 +89,7 @@ absl::Status CheckGraph(const onnx::GraphProto& graph, Scope& scope,
 absl::Status CheckStructure(const onnx::ModelProto& model) {
   absl::flat_hash_set<std::string> domains;
   for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
-    domains.insert(op.domain() == "ai.onnx" ? "" : op.domain());
+    domains.insert(CanonicalDomain(op.domain()));
   }
   for (const onnx::FunctionProto& f : model.functions()) domains.insert(f.domain());
   Scope scope;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -24,8 +25,56 @@ void PassContext::AddRemark(absl::string_view pass, absl::string_view node,
   remark->set_message(std::string(message));
 }
 
+PassOptionBase::PassOptionBase(Pass* owner, PassOptionSpec spec) : spec_(std::move(spec)) {
+  owner->options_.push_back(this);
+}
+
+PassStatistic::PassStatistic(Pass* owner, std::string name, std::string help)
+    : name_(std::move(name)), help_(std::move(help)) {
+  owner->statistics_.push_back(this);
+}
+
+std::string FormatOption(const std::string& value) { return value; }
+std::string FormatOption(bool value) { return value ? "true" : "false"; }
+std::string FormatOption(int64_t value) { return absl::StrCat(value); }
+
+absl::Status ParseOption(absl::string_view text, std::string& value) {
+  value = std::string(text);
+  return absl::OkStatus();
+}
+
+absl::Status ParseOption(absl::string_view text, bool& value) {
+  if (text == "true" || text == "1") {
+    value = true;
+  } else if (text == "false" || text == "0") {
+    value = false;
+  } else {
+    return absl::InvalidArgumentError("expected true or false");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseOption(absl::string_view text, int64_t& value) {
+  if (!absl::SimpleAtoi(text, &value)) return absl::InvalidArgumentError("expected an integer");
+  return absl::OkStatus();
+}
+
+std::vector<PassOptionSpec> Pass::OptionSpecs() const {
+  std::vector<PassOptionSpec> specs;
+  for (const PassOptionBase* option : options_) specs.push_back(option->spec());
+  return specs;
+}
+
+std::string Pass::OptionText(absl::string_view key) const {
+  for (const PassOptionBase* option : options_) {
+    if (option->spec().name == key) return option->Text();
+  }
+  return "";
+}
+
 absl::Status Pass::SetOption(absl::string_view key, absl::string_view value) {
-  for (const PassOptionSpec& spec : OptionSpecs()) {
+  for (PassOptionBase* option : options_) {
+    const PassOptionSpec& spec = option->spec();
     if (spec.name != key) continue;
     if (!spec.allowed.empty() &&
         std::find(spec.allowed.begin(), spec.allowed.end(), value) == spec.allowed.end()) {
@@ -33,22 +82,18 @@ absl::Status Pass::SetOption(absl::string_view key, absl::string_view value) {
           "pass '", Name(), "': option ", key, "=", value, " is not one of ",
           absl::StrJoin(spec.allowed, "|")));
     }
-    options_[std::string(key)] = std::string(value);
+    absl::Status parsed = option->Parse(value);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("pass '", Name(), "': option ", key, "=",
+                                                     value, ": ", parsed.message()));
+    }
     return absl::OkStatus();
   }
   std::vector<std::string> known;
-  for (const PassOptionSpec& spec : OptionSpecs()) known.push_back(spec.name);
+  for (const PassOptionBase* option : options_) known.push_back(option->spec().name);
   return absl::InvalidArgumentError(absl::StrCat(
       "pass '", Name(), "' has no option '", key, "'",
       known.empty() ? " (it takes none)" : absl::StrCat(" (options: ", absl::StrJoin(known, ", "), ")")));
-}
-
-std::string Pass::Option(absl::string_view key) const {
-  if (auto it = options_.find(key); it != options_.end()) return it->second;
-  for (const PassOptionSpec& spec : OptionSpecs()) {
-    if (spec.name == key) return spec.default_value;
-  }
-  return "";
 }
 
 absl::Status PassRegistry::Register(Factory factory) {

@@ -61,6 +61,7 @@ absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
   for (std::unique_ptr<Pass>& pass : passes) {
     context.statistics.clear();
     context.weight_layout.reset();
+    for (PassStatistic* statistic : pass->Statistics()) statistic->Reset();
     if (options.weight_store != nullptr) {
       TFL_RETURN_IF_ERROR(WithContext(ReadDeclaredWeights(*pass, context, *options.weight_store),
                                       absl::StrCat("pass ", pass->Name())));
@@ -69,12 +70,16 @@ absl::StatusOr<PipelineResult> RunPipeline(onnx::ModelProto& model,
     absl::StatusOr<bool> changed = pass->Run(context);
     const auto stop = std::chrono::steady_clock::now();
     if (!changed.ok()) return WithContext(changed.status(), absl::StrCat("pass ", pass->Name()));
+    context.analyses.EndPass(*changed);
 
     PassRun run;
     run.name = pass->Name();
     run.changed = *changed;
     run.seconds = std::chrono::duration<double>(stop - start).count();
     run.statistics = context.statistics;
+    for (const PassStatistic* statistic : pass->Statistics()) {
+      run.statistics[statistic->name()] += statistic->value();
+    }
     run.weight_layout = context.weight_layout;
     result.changed |= run.changed;
     result.passes.push_back(std::move(run));
