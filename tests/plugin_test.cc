@@ -22,13 +22,25 @@ TEST(Plugin, LoadsAndRunsPluginPass) {
   EXPECT_THAT(help.output, HasSubstr("strip-doc-strings"));
 
   auto run = testing::RunOpt({input, "-o", dir + "/o.onnx", "--load-pass-plugin=" SAMPLE_PLUGIN_PATH,
-                              "--passes=strip-doc-strings,conv-transpose-to-tf",
+                              "--passes=strip-doc-strings{graphs=all},conv-transpose-to-tf",
                               "--pass-statistics"});
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, HasSubstr("strip-doc-strings"));
+  EXPECT_THAT(run.output, HasSubstr("doc-strings-cleared"));
   auto out = LoadModel(dir + "/o.onnx");
   ASSERT_TRUE(out.ok());
   for (const auto& node : out->model.graph().node()) EXPECT_EQ(node.doc_string(), "");
+}
+
+TEST(Plugin, PluginOptionsAreTypedAndChecked) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string input = testing::SourcePath("models/dcgan_generator.onnx");
+  auto run = testing::RunOpt({input, "-o", dir + "/o.onnx", "--load-pass-plugin=" SAMPLE_PLUGIN_PATH,
+                              "--passes=strip-doc-strings{graphs=some}"});
+  EXPECT_EQ(run.exit_code, kExitUsage) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("graphs"));
+  EXPECT_THAT(run.output, HasSubstr("some"));
+  EXPECT_FALSE(testing::FileExists(dir + "/o.onnx"));
 }
 
 TEST(Plugin, WrongApiVersionIsAClearError) {

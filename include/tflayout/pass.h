@@ -161,7 +161,7 @@ class Pass;
 //   PassOption<bool> strict_{this, "strict", false, "what it does"};
 //   ... if (*form_ == "custom-op") ...
 //
-// The pass lists it in OptionSpecs() (for --help and the docs), SetOption parses
+// OptionSpecs() lists it (for --help and the docs); SetOption parses
 // "{name=value}" into it and rejects values of the wrong type or outside `allowed`.
 class PassOptionBase {
  public:

@@ -1,6 +1,8 @@
-// A sample pass plugin: adds "strip-doc-strings", which clears node doc strings.
+// A sample pass plugin: adds "strip-doc-strings", which clears node doc strings, with a typed
+// option and a statistic as a plugin author declares them.
 #include <string>
 
+#include "tflayout/node_util.h"
 #include "tflayout/plugin.h"
 
 namespace {
@@ -8,17 +10,28 @@ namespace {
 class StripDocStringsPass : public tflayout::Pass {
  public:
   std::string Name() const override { return "strip-doc-strings"; }
-  std::string Summary() const override { return "Clear the doc_string of every main-graph node"; }
+  std::string Summary() const override { return "Clear the doc_string of every node"; }
   absl::StatusOr<bool> Run(tflayout::PassContext& context) override {
     bool changed = false;
-    for (onnx::NodeProto& node : *context.model.mutable_graph()->mutable_node()) {
-      if (node.doc_string().empty()) continue;
+    auto clear = [&](onnx::NodeProto& node) {
+      if (node.doc_string().empty()) return;
       node.clear_doc_string();
-      context.Count("doc-strings-cleared");
+      ++cleared_;
       changed = true;
+    };
+    auto& nodes = *context.model.mutable_graph()->mutable_node();
+    if (*graphs_ == "all") {
+      tflayout::ForEachNodeDeep(nodes, clear);
+    } else {
+      for (onnx::NodeProto& node : nodes) clear(node);
     }
     return changed;
   }
+
+ private:
+  tflayout::PassOption<std::string> graphs_{
+      this, "graphs", "main", "main: main-graph nodes only; all: subgraphs too", {"main", "all"}};
+  tflayout::PassStatistic cleared_{this, "doc-strings-cleared", "doc strings cleared"};
 };
 
 bool RegisterPasses(tflayout::PassRegistry* registry, std::string* error) {
