@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""ONNX Runtime's cost of conv-to-tf's compensate form on a large CNN.
+"""ONNX Runtime's cost of conv-to-tf's compensate form (or another weight-layout pass) on a
+large CNN.
 
 Exports a torchvision architecture (--arch, default resnet50; random weights, opset 13),
-rewrites every Conv weight with tflayout-opt --passes=conv-to-tf (weights in TF layout, each
-behind a Transpose), then times, each in a fresh child process, InferenceSession creation plus
+rewrites it with tflayout-opt --passes=PASSES (default conv-to-tf: every Conv weight in TF
+layout, each behind a Transpose; gemm-to-tf: every Linear's weight as a Dense kernel, read
+with transB=0, no extra node), then times, each in a fresh child process, InferenceSession creation plus
 one run of the original and the rewritten model under the three session settings of
 bench/ort_compensate_cost.py (default, no-const-fold, disable-all), best of --repeat, and
 checks that the outputs agree. This is the measurement behind whether the default pipeline
-(--target=onnxruntime) includes conv-to-tf (docs/operators.md).
+(--target=onnxruntime) includes conv-to-tf and gemm-to-tf (docs/operators.md).
 
-Run with the project venv:  .venv/bin/python bench/ort_conv_compensate_cost.py [--arch NAME]
+Run with the project venv:
+  .venv/bin/python bench/ort_conv_compensate_cost.py [--arch NAME] [--passes PASSES]
 """
 
 import argparse
@@ -45,6 +48,7 @@ def main():
     ap.add_argument("--tool", default=os.path.join(root, "build", "tflayout-opt"))
     ap.add_argument("--workdir", default="/tmp")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--passes", default="conv-to-tf", help="the tflayout-opt pipeline to cost")
     args = ap.parse_args()
     import numpy as np
     import onnx
@@ -52,18 +56,23 @@ def main():
     work = tempfile.mkdtemp(prefix="tflayout_ort_conv_", dir=args.workdir)
     try:
         orig = os.path.join(work, "orig.onnx")
-        comp = os.path.join(work, "conv_to_tf.onnx")
+        comp = os.path.join(work, "rewritten.onnx")
         export(args.arch, orig, args.size)
-        subprocess.run([args.tool, "-q", orig, "-o", comp, "--passes=conv-to-tf"], check=True)
-        model = onnx.load(orig)
+        subprocess.run([args.tool, "-q", orig, "-o", comp, f"--passes={args.passes}"],
+                       check=True)
+        model, rewritten = onnx.load(orig), onnx.load(comp)
         convs = sum(n.op_type == "Conv" for n in model.graph.node)
-        transposes = sum(n.op_type == "Transpose" for n in onnx.load(comp).graph.node)
-        print(f"model: {args.arch}, {convs} Conv nodes, {os.path.getsize(orig) / 2**20:.0f} MiB; "
-              f"rewritten: {transposes} Transpose nodes; input 1x3x{args.size}x{args.size}")
+        gemms = sum(n.op_type == "Gemm" for n in model.graph.node)
+        transposes = sum(n.op_type == "Transpose" for n in rewritten.graph.node)
+        from tflayout.annotation import read_annotation
+        entries = len((read_annotation(rewritten) or {"tensors": []})["tensors"])
+        print(f"model: {args.arch}, {convs} Conv and {gemms} Gemm nodes, "
+              f"{os.path.getsize(orig) / 2**20:.0f} MiB; --passes={args.passes}: {entries} "
+              f"weights rewritten, {transposes} Transpose nodes; input 1x3x{args.size}x{args.size}")
         print(f"{'setting':<15} {'model':<11} {'session s':>10} {'run s':>7} {'peak RSS MiB':>13}")
         outputs = {}
         for setting in SETTINGS:
-            for name, path in (("original", orig), ("conv-to-tf", comp)):
+            for name, path in (("original", orig), (args.passes, comp)):
                 best = None
                 for _ in range(args.repeat):
                     npy = os.path.join(work, f"{name}_{setting}.npy")

@@ -274,23 +274,26 @@ class ConvTransposeToTfPass : public Pass {
     }
   }
 
+  // One constant's rewrite in progress: the names every renamed value gets and what reads them.
+  struct GroupRewrite {
+    std::vector<int64_t> onnx_dims, tf_dims, perm;
+    std::string root_tf;
+    absl::flat_hash_map<std::string, std::string> tf_names;  // ONNX-layout name -> TF-layout
+    std::vector<std::string> renamed;  // deterministic order for the inserted Transposes
+    absl::flat_hash_map<const onnx::NodeProto*, LayoutChainOp> chain_ops;
+    absl::flat_hash_set<const onnx::NodeProto*> converted;  // readers now custom ops
+  };
+
+  // Rewrites one constant and every weight computed from it: checks all readers, permutes the
+  // data, renames the values, converts or compensates each reader, records the result.
   absl::StatusOr<bool> RewriteGroup(PassContext& context, GraphView& view,
                                     const std::string& root, std::vector<TracedWeight>& group) {
     const ConstantValue& constant = group.front().constant;
     onnx::TensorProto& tensor = *constant.tensor;
-    const std::vector<int64_t> onnx_dims(tensor.dims().begin(), tensor.dims().end());
-    const std::string& first_node = group.front().readers.front().node->name();
-
-    // Check everything before changing anything.
-    std::vector<std::vector<PlannedReader>> plans;
-    for (const TracedWeight& traced : group) {
-      std::vector<PlannedReader>& plan = plans.emplace_back();
-      for (const Reader& reader : traced.readers) {
-        auto attrs = ReadConvTransposeAttrs(*reader.node, onnx_dims);
-        if (!attrs.ok()) return attrs.status();
-        plan.push_back({reader, *std::move(attrs)});
-      }
-    }
+    GroupRewrite rewrite;
+    rewrite.onnx_dims.assign(tensor.dims().begin(), tensor.dims().end());
+    TFL_ASSIGN_OR_RETURN(std::vector<std::vector<PlannedReader>> plans,
+                         PlanReaders(group, rewrite.onnx_dims));
     absl::StatusOr<MutableSlots> slots = context.WeightSlots(tensor);
     if (absl::IsUnimplemented(slots.status())) {
       for (const TracedWeight& traced : group) {
@@ -298,117 +301,162 @@ class ConvTransposeToTfPass : public Pass {
       }
       return false;
     }
-    if (!slots.ok()) return WithContext(slots.status(), absl::StrCat("node '", first_node, "'"));
+    if (!slots.ok()) {
+      return WithContext(slots.status(),
+                         absl::StrCat("node '", group.front().readers.front().node->name(), "'"));
+    }
+    DecideForms(context, view, plans);
+    TFL_RETURN_IF_ERROR(PermuteToTf(context, tensor, *slots, rewrite));
+    RenameRoot(view, root, constant, tensor, rewrite);
+    RetargetChains(view, group, rewrite);
+    for (size_t w = 0; w < group.size(); ++w) {
+      for (PlannedReader& planned : plans[w]) {
+        if (!planned.to_custom_op) continue;
+        ConvertToCustomOp(planned, rewrite.tf_names.at(group[w].weight));
+        rewrite.converted.insert(planned.reader.node);
+      }
+    }
+    CompensateRemainingReaders(view, root, constant, rewrite);
+    if (!rewrite.converted.empty()) EnsureCustomOpset(context.model);
+    Record(context, group, plans, constant, rewrite);
+    bytes_permuted_ += static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count);
+    return true;
+  }
+
+  // Every reader's attributes, read before anything changes (a bad one fails the pass).
+  static absl::StatusOr<std::vector<std::vector<PlannedReader>>> PlanReaders(
+      const std::vector<TracedWeight>& group, const std::vector<int64_t>& onnx_dims) {
+    std::vector<std::vector<PlannedReader>> plans;
+    for (const TracedWeight& traced : group) {
+      std::vector<PlannedReader>& plan = plans.emplace_back();
+      for (const Reader& reader : traced.readers) {
+        TFL_ASSIGN_OR_RETURN(ConvTransposeAttrs attrs,
+                             ReadConvTransposeAttrs(*reader.node, onnx_dims));
+        plan.push_back({reader, std::move(attrs)});
+      }
+    }
+    return plans;
+  }
+
+  // Names every reader (annotations name nodes) and decides its form: a custom op needs
+  // resolved pads.
+  void DecideForms(PassContext& context, GraphView& view,
+                   std::vector<std::vector<PlannedReader>>& plans) {
     for (std::vector<PlannedReader>& plan : plans) {
       for (PlannedReader& planned : plan) {
         onnx::NodeProto& node = *planned.reader.node;
-        if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));  // annotations name nodes
+        if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));
         planned.pads_resolved = TryResolvePads(context, planned);
         planned.to_custom_op = custom_op_ && planned.pads_resolved;
       }
     }
+  }
 
-    // Move the data: (C, M/g, S) -> (S, M/g, C).
+  // Moves the data (C, M/g, S) -> (S, M/g, C) and gives the tensor its TF dims.
+  static absl::Status PermuteToTf(PassContext& context, onnx::TensorProto& tensor,
+                                  const MutableSlots& slots, GroupRewrite& rewrite) {
+    const std::vector<int64_t>& onnx_dims = rewrite.onnx_dims;
     int64_t kernel_elements = 1;
     for (size_t i = 2; i < onnx_dims.size(); ++i) kernel_elements *= onnx_dims[i];
-    PermuteOptions permute_options;
-    permute_options.num_threads = context.num_threads;
-    const int64_t a = onnx_dims[0], b = onnx_dims[1];
-    TFL_RETURN_IF_ERROR(
-        context.PermuteSlots(tensor, *slots, {a, b, kernel_elements, permute_options}));
-    const int rank = static_cast<int>(onnx_dims.size());
-    const std::vector<int64_t> perm = OnnxToTfPerm(rank);
-    std::vector<int64_t> tf_dims;
-    for (int64_t axis : perm) tf_dims.push_back(onnx_dims[axis]);
+    PermuteOptions options;
+    options.num_threads = context.num_threads;
+    TFL_RETURN_IF_ERROR(context.PermuteSlots(
+        tensor, slots, {onnx_dims[0], onnx_dims[1], kernel_elements, options}));
+    rewrite.perm = OnnxToTfPerm(static_cast<int>(onnx_dims.size()));
+    for (int64_t axis : rewrite.perm) rewrite.tf_dims.push_back(onnx_dims[axis]);
     tensor.clear_dims();
-    for (int64_t d : tf_dims) tensor.add_dims(d);
+    for (int64_t d : rewrite.tf_dims) tensor.add_dims(d);
+    return absl::OkStatus();
+  }
 
-    // Rename: a TF-layout value never carries an ONNX-layout name.
-    absl::flat_hash_map<std::string, std::string> tf_names;
-    std::vector<std::string> renamed;  // deterministic order for the inserted Transposes
-    const std::string root_tf = view.UniqueName(absl::StrCat(root, "__tf"));
-    tf_names[root] = root_tf;
-    renamed.push_back(root);
+  // A TF-layout value never carries an ONNX-layout name: the constant becomes root__tf.
+  static void RenameRoot(GraphView& view, const std::string& root, const ConstantValue& constant,
+                         onnx::TensorProto& tensor, GroupRewrite& rewrite) {
+    rewrite.root_tf = view.UniqueName(absl::StrCat(root, "__tf"));
+    rewrite.tf_names[root] = rewrite.root_tf;
+    rewrite.renamed.push_back(root);
     if (constant.constant_node != nullptr) {
-      *constant.constant_node->mutable_output(0) = root_tf;  // the value's own name is unused
+      *constant.constant_node->mutable_output(0) = rewrite.root_tf;  // the value's name is unused
     } else {
-      tensor.set_name(root_tf);
+      tensor.set_name(rewrite.root_tf);
     }
     if (constant.listed_as_input) UpdateInputEntry(view, *constant.graph->graph, root, tensor);
+  }
 
-    // The ops between the constant and the weights now compute TF-layout values.
-    absl::flat_hash_map<const onnx::NodeProto*, LayoutChainOp> chain_ops;
+  // The ops between the constant and the weights now compute TF-layout values.
+  static void RetargetChains(GraphView& view, const std::vector<TracedWeight>& group,
+                             GroupRewrite& rewrite) {
+    const int rank = static_cast<int>(rewrite.onnx_dims.size());
     for (const TracedWeight& traced : group) {
       for (onnx::NodeProto* node : traced.chain) {
-        if (chain_ops.contains(node)) continue;
+        if (rewrite.chain_ops.contains(node)) continue;
         if (node->name().empty()) node->set_name(view.UniqueName(node->op_type()));
-        LayoutChainOp& op = chain_ops[node];
+        LayoutChainOp& op = rewrite.chain_ops[node];
         op.set_node(node->name());
         op.set_op_type(node->op_type());
         op.set_source_output(node->output(0));
-        *node->mutable_input(0) = tf_names.at(node->input(0));
+        *node->mutable_input(0) = rewrite.tf_names.at(node->input(0));
         const std::string out_tf = view.UniqueName(absl::StrCat(node->output(0), "__tf"));
-        tf_names[node->output(0)] = out_tf;
-        renamed.push_back(node->output(0));
+        rewrite.tf_names[node->output(0)] = out_tf;
+        rewrite.renamed.push_back(node->output(0));
         *node->mutable_output(0) = out_tf;
         op.set_output(out_tf);
         if (node->op_type() == "DequantizeLinear") RenumberDequantizeAxis(view, *node, rank, op);
       }
     }
+  }
 
-    absl::flat_hash_set<const onnx::NodeProto*> converted;
-    for (size_t w = 0; w < group.size(); ++w) {
-      for (PlannedReader& planned : plans[w]) {
-        if (planned.to_custom_op) {
-          ConvertToCustomOp(planned, tf_names.at(group[w].weight));
-          converted.insert(planned.reader.node);
-        }
-      }
-    }
-    // Whatever still reads a renamed value in ONNX layout gets a Transpose back.
-    for (const std::string& name : renamed) {
-      const std::string& tf_name = tf_names.at(name);
+  // Whatever still reads a renamed value in ONNX layout gets a Transpose back.
+  void CompensateRemainingReaders(GraphView& view, const std::string& root,
+                                  const ConstantValue& constant, const GroupRewrite& rewrite) {
+    const int rank = static_cast<int>(rewrite.onnx_dims.size());
+    for (const std::string& name : rewrite.renamed) {
       bool onnx_view_needed = false;
       for (const GraphView::Use& use : view.Uses(name)) {
-        if (use.node == nullptr ||
-            (!converted.contains(use.node) && !chain_ops.contains(use.node))) {
+        if (use.node == nullptr || (!rewrite.converted.contains(use.node) &&
+                                    !rewrite.chain_ops.contains(use.node))) {
           onnx_view_needed = true;
         }
       }
       if (!onnx_view_needed) continue;
-      InsertOnnxView(view, name, tf_name, rank, name == root ? constant : ConstantValue{});
+      InsertOnnxView(view, name, rewrite.tf_names.at(name), rank,
+                     name == root ? constant : ConstantValue{});
       ++transposes_inserted_;
     }
-    if (!converted.empty()) EnsureCustomOpset(context.model);
+  }
 
+  // One annotation entry per (weight, reader), and the counters.
+  void Record(PassContext& context, const std::vector<TracedWeight>& group,
+              const std::vector<std::vector<PlannedReader>>& plans,
+              const ConstantValue& constant, const GroupRewrite& rewrite) {
     for (size_t w = 0; w < group.size(); ++w) {
       const TracedWeight& traced = group[w];
       for (const PlannedReader& planned : plans[w]) {
         RewrittenTensor* entry = context.annotation.add_tensors();
-        entry->set_tensor(tf_names.at(traced.weight));
+        entry->set_tensor(rewrite.tf_names.at(traced.weight));
         entry->set_source(traced.weight);
         entry->set_node(planned.reader.node->name());
-        for (int64_t p : perm) entry->add_perm(p);
-        for (int64_t d : onnx_dims) entry->add_onnx_dims(d);
-        for (int64_t d : tf_dims) entry->add_tf_dims(d);
+        for (int64_t p : rewrite.perm) entry->add_perm(p);
+        for (int64_t d : rewrite.onnx_dims) entry->add_onnx_dims(d);
+        for (int64_t d : rewrite.tf_dims) entry->add_tf_dims(d);
         entry->set_form(planned.to_custom_op ? kFormCustomOp : kFormCompensate);
         entry->set_graph(planned.reader.graph->path);
         entry->set_storage(constant.constant_node ? "constant" : "initializer");
-        entry->set_data_type(tensor.data_type());
+        entry->set_data_type(constant.tensor->data_type());
         if (!traced.chain.empty()) {
-          entry->set_stored(root_tf);
-          entry->set_stored_source(root);
-          for (const onnx::NodeProto* node : traced.chain) *entry->add_chain() = chain_ops.at(node);
+          entry->set_stored(rewrite.root_tf);
+          entry->set_stored_source(traced.root);
+          for (const onnx::NodeProto* node : traced.chain) {
+            *entry->add_chain() = rewrite.chain_ops.at(node);
+          }
         }
         FillTfSettings(planned, *entry->mutable_tf());
       }
       ++weights_rewritten_;
       nodes_annotated_ += static_cast<int64_t>(plans[w].size());
     }
-    custom_ops_created_ += static_cast<int64_t>(converted.size());
-    layout_chain_ops_ += static_cast<int64_t>(chain_ops.size());
-    bytes_permuted_ += static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count);
-    return true;
+    custom_ops_created_ += static_cast<int64_t>(rewrite.converted.size());
+    layout_chain_ops_ += static_cast<int64_t>(rewrite.chain_ops.size());
   }
 
   // A per-axis DequantizeLinear keeps its (unchanged) scale and zero point: only the axis
