@@ -17,6 +17,7 @@ original model's (1e-4 relative: summation order), the inverse bit for bit.
 """
 import glob
 import os
+import subprocess
 
 import numpy as np
 import onnx
@@ -214,3 +215,37 @@ def test_torchvision_export_every_conv_and_gemm_weight(name, tool, tmp_path):
     back = _run_tool(out, tmp_path, name + ".back", "conv-transpose-from-tf")
     _assert_restored(back, originals)
     _check(list(H.ort_run(back, feeds).values()), expected, f"{name} restored", rel=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["output", "in-place"])
+def test_external_data_gemm_weights_match_the_embedded_rewrite(mode, tool, tmp_path):
+    """Weights in an external data file go through the tool's file-to-file and in-place paths
+    (the weight store): the same bytes as rewriting the model in memory."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal((n, k)).astype(np.float32), f"W{i}")
+               for i, (n, k) in enumerate([(640, 512), (384, 640)])]
+    nodes = [helper.make_node("Gemm", ["X", "W0"], ["H"], name="fc0", transB=1),
+             helper.make_node("Gemm", ["H", "W1"], ["Y"], name="fc1", transB=1)]
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [2, 512])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2, 384])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    embedded = _run_tool(model, tmp_path, "embedded", "gemm-to-tf")
+    feeds = {"X": rng.standard_normal((2, 512)).astype(np.float32)}
+    expected = list(H.ort_run(model, feeds).values())
+
+    src = str(tmp_path / "ext.onnx")
+    onnx.save(model, src, save_as_external_data=True, location="ext.onnx.data",
+              size_threshold=0)
+    if mode == "output":
+        dst = str(tmp_path / "ext.out.onnx")
+        H.run_tool(src, dst, "gemm-to-tf")
+    else:
+        dst = src
+        subprocess.run([H.tool_path(), "--in-place", src, "-q", "--passes=gemm-to-tf"],
+                       check=True)
+    out = onnx.load(dst)
+    got = {t.name: numpy_helper.to_array(t).tobytes() for t in out.graph.initializer}
+    want = {t.name: numpy_helper.to_array(t).tobytes() for t in embedded.graph.initializer}
+    assert got == want
+    _check(list(H.ort_run(out, feeds).values()), expected, f"external data ({mode})")
