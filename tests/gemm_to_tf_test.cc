@@ -33,21 +33,7 @@ linear (float[2,4] X) => (float[2,3] Y) {
 )";
 
 onnx::TensorProto FloatTensor(const std::string& name, std::vector<int64_t> dims) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::FLOAT);
-  int64_t count = 1;
-  for (int64_t d : dims) {
-    t.add_dims(d);
-    count *= d;
-  }
-  std::string bytes(count * 4, '\0');
-  for (int64_t i = 0; i < count; ++i) {
-    const float v = static_cast<float>(i);
-    std::memcpy(&bytes[i * 4], &v, 4);
-  }
-  t.set_raw_data(bytes);
-  return t;
+  return testing::RawFloatTensor(name, dims);
 }
 
 // The text model with B (values 0, 1, 2, ...) and C as initializers.

@@ -50,18 +50,7 @@ void AddInts(onnx::NodeProto& node, const char* name, const std::vector<int64_t>
 
 onnx::TensorProto FloatTensor(const std::string& name, const std::vector<int64_t>& dims,
                               float seed) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::FLOAT);
-  int64_t count = 1;
-  for (int64_t d : dims) {
-    t.add_dims(d);
-    count *= d;
-  }
-  std::vector<float> values(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) values[i] = seed + static_cast<float>(i) * 0.001f;
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
-  return t;
+  return testing::RawFloatTensor(name, dims, seed, 0.001f);
 }
 
 // X(1,C,5,5) -> `layers` ConvTranspose (k=3, pads 1, with bias), one of them grouped and one

@@ -184,6 +184,22 @@ onnx::ModelProto MakeConvTransposeModel(const ConvTransposeSpec& spec, const std
   return model;
 }
 
+onnx::TensorProto RawFloatTensor(const std::string& name, const std::vector<int64_t>& dims,
+                                 float start, float step) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  int64_t count = 1;
+  for (int64_t d : dims) {
+    t.add_dims(d);
+    count *= d;
+  }
+  std::vector<float> values(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) values[i] = start + static_cast<float>(i) * step;
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
+  return t;
+}
+
 std::string WeightBytes(const onnx::ModelProto& model, const std::string& tensor_name) {
   for (const auto& t : model.graph().initializer()) {
     if (t.name() == tensor_name) return ReadElementBytes(t).value();

@@ -44,6 +44,10 @@ onnx::ModelProto MakeConvTransposeModel(const ConvTransposeSpec& spec,
 // The weight's logical elements as little-endian bytes, wherever the tensor keeps them.
 std::string WeightBytes(const onnx::ModelProto& model, const std::string& tensor_name);
 
+// A float32 tensor in raw_data holding start, start + step, start + 2 * step, ...
+onnx::TensorProto RawFloatTensor(const std::string& name, const std::vector<int64_t>& dims,
+                                 float start = 0.f, float step = 1.f);
+
 // A fresh folder under the test's temporary directory, removed at process exit.
 std::string MakeTempDir();
 
