@@ -379,7 +379,7 @@ class ConvTransposeToTfPass : public Pass {
       InsertOnnxView(view, name, tf_name, rank, name == root ? constant : ConstantValue{});
       ++transposes_inserted_;
     }
-    if (!converted.empty()) EnsureCustomOpset(context.model);
+    if (!converted.empty()) EnsureCustomOpsetImport(context.model);
 
     for (size_t w = 0; w < group.size(); ++w) {
       const TracedWeight& traced = group[w];
@@ -490,15 +490,6 @@ class ConvTransposeToTfPass : public Pass {
     SetIntsAttribute(node, "dilations", a.dilations);
     SetIntsAttribute(node, "output_padding", a.output_padding);
     SetIntAttribute(node, "group", a.group);
-  }
-
-  static void EnsureCustomOpset(onnx::ModelProto& model) {
-    for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
-      if (op.domain() == kCustomDomain) return;
-    }
-    onnx::OperatorSetIdProto* op = model.add_opset_import();
-    op->set_domain(kCustomDomain);
-    op->set_version(kCustomOpsetVersion);
   }
 
   bool custom_op_ = false;
