@@ -268,6 +268,28 @@ TEST(ConvToTf, CustomOpFormReadsAConstantNodesOutput) {
   EXPECT_EQ(g.node(1).input(1), "W");
 }
 
+// A ConvTF node that no longer reads the recorded tensor (another tool rewired it), or a
+// ConvTransposeTF where the Conv record names a ConvTF, makes the record stale.
+TEST(ConvToTf, ReconcileDropsACustomOpRecordTheModelNoLongerMatches) {
+  for (const char* change : {"rewired", "other-custom-op"}) {
+    onnx::ModelProto model = MakeConvModel(4, 2, 1, {3, 3});
+    ASSERT_TRUE(testing::RunPasses(model, "conv-to-tf{form=custom-op}").ok());
+    onnx::GraphProto& g = *model.mutable_graph();
+    if (std::string(change) == "rewired") {
+      onnx::TensorProto& copy = *g.add_initializer();
+      copy = g.initializer(0);
+      copy.set_name("W_copy");
+      *g.mutable_node(0)->mutable_input(1) = "W_copy";
+    } else {
+      g.mutable_node(0)->set_op_type("ConvTransposeTF");
+    }
+    auto annotation = ReadAnnotation(model);
+    ASSERT_TRUE(annotation.ok());
+    EXPECT_EQ(ReconcileAnnotation(model, *annotation), 1) << change;
+    EXPECT_EQ(annotation->tensors_size(), 0) << change;
+  }
+}
+
 TEST(ConvToTf, LeavesAWeightOtherNodesReadAlone) {
   onnx::ModelProto model = MakeConvModel(4, 3, 1, {3});
   onnx::NodeProto& other = *model.mutable_graph()->add_node();
