@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "passes/common/weight_pass_options.h"
 #include "tflayout/annotation.h"
@@ -23,13 +24,14 @@ class ConvToTfPass : public Pass {
  public:
   std::string Name() const override { return "conv-to-tf"; }
   std::string Summary() const override {
-    return "Store constant Conv weights in TensorFlow layout (k..., C/group, M) behind a "
-           "Transpose";
+    return "Store constant Conv weights in TensorFlow layout (k..., C/group, M), behind a "
+           "Transpose or read by tflayout.ConvTF";
   }
   bool ReportsWeightLayout() const override { return true; }
 
   absl::StatusOr<bool> Run(PassContext& context) override {
     constant_options_ = initializers_as_inputs_.constant_options();
+    custom_op_ = *form_ == kFormCustomOp;
     report_ = WeightLayoutReport{};
     report_.op_type = kOpType;
     absl::StatusOr<bool> changed = RewriteWeights(context);
@@ -47,7 +49,9 @@ class ConvToTfPass : public Pass {
   absl::StatusOr<bool> RewriteWeights(PassContext& context) {
     GraphView view(context.model);
     const std::vector<OperatorWeight> weights = OperatorWeights(view, kOpType, kWeightInput);
-    report_.weights = static_cast<int64_t>(weights.size());
+    const int64_t custom_only = CountWeightsReadOnlyByCustomOps(view, weights);
+    report_.weights = static_cast<int64_t>(weights.size()) + custom_only;
+    report_.already_tf += custom_only;
     bool changed = false;
     for (const OperatorWeight& weight : weights) {
       if (IsRecordedTranspose(view, weight.name, context.annotation)) {
@@ -63,6 +67,22 @@ class ConvToTfPass : public Pass {
       changed |= rewritten;
     }
     return changed;
+  }
+
+  // Weights that only tflayout.ConvTF nodes read: an earlier custom-op run rewrote them, so
+  // they are already in TF layout (a second run is a no-op).
+  static int64_t CountWeightsReadOnlyByCustomOps(const GraphView& view,
+                                                 const std::vector<OperatorWeight>& weights) {
+    absl::flat_hash_set<std::string> standard, custom;
+    for (const OperatorWeight& weight : weights) standard.insert(weight.name);
+    for (const auto& info : view.graphs()) {
+      for (const onnx::NodeProto& node : info->graph->node()) {
+        if (!IsCustomConv(node) || node.input_size() <= kWeightInput) continue;
+        const std::string& weight = node.input(kWeightInput);
+        if (!weight.empty() && !standard.contains(weight)) custom.insert(weight);
+      }
+    }
+    return static_cast<int64_t>(custom.size());
   }
 
   // The weight is our own Transpose of a recorded TF-layout tensor (a second run).
@@ -147,14 +167,14 @@ class ConvToTfPass : public Pass {
         RemoveGraphInput(*constant.graph->graph, weight);
       }
     }
-    onnx::NodeProto transpose;
-    transpose.set_name(view.UniqueName(absl::StrCat(weight, "__to_onnx")));
-    transpose.set_op_type("Transpose");
-    transpose.add_input(tf_name);
-    transpose.add_output(weight);
-    SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
-    InsertNode(*constant.graph->graph, index, std::move(transpose));
-    ++transposes_inserted_;
+    if (custom_op_) {
+      // CheckRewritable made sure that only Conv nodes read the weight: none needs the ONNX view.
+      for (const WeightReader& reader : readers) ConvertToCustomOp(view, *reader.node, tf_name);
+      EnsureCustomOpsetImport(context.model);
+      custom_ops_created_ += static_cast<int64_t>(readers.size());
+    } else {
+      InsertOnnxView(view, *constant.graph->graph, index, weight, tf_name, rank);
+    }
 
     for (const WeightReader& reader : readers) {
       onnx::NodeProto& node = *reader.node;
@@ -167,7 +187,7 @@ class ConvToTfPass : public Pass {
       for (int64_t p : perm) entry->add_perm(p);
       for (int64_t d : onnx_dims) entry->add_onnx_dims(d);
       for (int64_t d : tf_dims) entry->add_tf_dims(d);
-      entry->set_form("compensate");
+      entry->set_form(custom_op_ ? kFormCustomOp : kFormCompensate);
       entry->set_graph(reader.graph->path);
       entry->set_storage(constant.constant_node ? "constant" : "initializer");
       entry->set_data_type(tensor.data_type());
@@ -177,6 +197,29 @@ class ConvToTfPass : public Pass {
     report_.nodes += static_cast<int64_t>(readers.size());
     report_.bytes += static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count);
     return true;
+  }
+
+  // The compensate form's `weight` = Transpose(`tf_name`), at `index` (after the Constant node).
+  void InsertOnnxView(GraphView& view, onnx::GraphProto& graph, int index,
+                      const std::string& weight, const std::string& tf_name, int rank) {
+    onnx::NodeProto transpose;
+    transpose.set_name(view.UniqueName(absl::StrCat(weight, "__to_onnx")));
+    transpose.set_op_type("Transpose");
+    transpose.add_input(tf_name);
+    transpose.add_output(weight);
+    SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
+    InsertNode(graph, index, std::move(transpose));
+    ++transposes_inserted_;
+  }
+
+  // Conv -> tflayout.ConvTF reading the TF-layout weight. Every attribute stays as written
+  // (auto_pad included), so that conv-transpose-from-tf gives back the very node.
+  static void ConvertToCustomOp(GraphView& view, onnx::NodeProto& node,
+                                const std::string& tf_name) {
+    if (node.name().empty()) node.set_name(view.UniqueName(node.op_type()));
+    node.set_op_type(kCustomConvOpType);
+    node.set_domain(kCustomDomain);
+    *node.mutable_input(kWeightInput) = tf_name;
   }
 
   // strides, dilations, group and, when the node states them, explicit pads (begin, end).
@@ -209,9 +252,15 @@ class ConvToTfPass : public Pass {
     }
   }
 
+  bool custom_op_ = false;
   ConstantOptions constant_options_;
   WeightLayoutReport report_;
 
+  PassOption<std::string> form_{
+      this, "form", kFormCompensate,
+      "compensate: keep valid ONNX with a Transpose back to ONNX layout; custom-op: rewrite "
+      "nodes to tflayout.ConvTF reading the TF-layout weight",
+      {kFormCompensate, kFormCustomOp}};
   InitializersAsInputsOption initializers_as_inputs_{this};
 
   // Statistics, reported in this order.
@@ -222,6 +271,7 @@ class ConvToTfPass : public Pass {
   PassStatistic nodes_annotated_{this, "nodes-annotated", "nodes now reading a rewritten weight"};
   PassStatistic bytes_permuted_{this, "bytes-permuted", "bytes of weights permuted"};
   PassStatistic transposes_inserted_{this, "transposes-inserted", "Transpose nodes back to ONNX layout (compensate form)"};
+  PassStatistic custom_ops_created_{this, "custom-ops-created", "nodes turned into tflayout.ConvTF (custom-op form)"};
 };
 
 }  // namespace

@@ -150,14 +150,17 @@ class ConvTransposeFromTfPass : public Pass {
     const std::vector<int64_t> onnx_dims(entry->onnx_dims().begin(), entry->onnx_dims().end());
     TFL_RETURN_IF_ERROR(RestoreConstant(context, tf_name, source, *entry));
 
-    // Readers of the TF tensor: our Transpose (dropped), custom ops (back to ConvTranspose),
-    // Gemm nodes that read it directly (transB back to 1).
+    // Readers of the TF tensor: our Transpose (dropped), custom ops (back to ConvTranspose or
+    // Conv), Gemm nodes that read it directly (transB back to 1).
     GraphView view(context.model);  // fresh: the previous tensor's edits removed nodes
     for (const GraphView::Use& use : view.Uses(tf_name)) {
       if (use.node == nullptr) continue;
       if (IsCustomConvTranspose(*use.node)) {
         *use.node->mutable_input(1) = source;
         TFL_RETURN_IF_ERROR(CustomToStandard(context, *use.node, onnx_dims));
+      } else if (IsCustomConv(*use.node) && use.input_index == 1) {
+        *use.node->mutable_input(1) = source;
+        CustomConvToStandard(context, *use.node);
       } else if (IsOnnxOp(*use.node, "Gemm") && use.input_index == 1) {
         *use.node->mutable_input(1) = source;
         SetIntAttribute(*use.node, "transB", 1);
@@ -207,6 +210,14 @@ class ConvTransposeFromTfPass : public Pass {
     }
     WriteOutputShapeForm(*form, node);
     return absl::OkStatus();
+  }
+
+  // conv-to-tf{form=custom-op} kept every attribute of the Conv as written: only the op
+  // changes back.
+  static void CustomConvToStandard(PassContext& context, onnx::NodeProto& node) {
+    context.analyses.Invalidate();  // shapes downstream of the custom op are now inferable
+    node.set_op_type("Conv");
+    node.clear_domain();  // absent, as exporters write the default domain
   }
 
   static void RemoveCustomOpsetIfUnused(onnx::ModelProto& model) {

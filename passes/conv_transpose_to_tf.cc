@@ -317,7 +317,7 @@ class ConvTransposeToTfPass : public Pass {
       }
     }
     CompensateRemainingReaders(view, root, constant, rewrite);
-    if (!rewrite.converted.empty()) EnsureCustomOpset(context.model);
+    if (!rewrite.converted.empty()) EnsureCustomOpsetImport(context.model);
     Record(context, group, plans, constant, rewrite);
     bytes_permuted_ += static_cast<int64_t>(slots->slot_size) * static_cast<int64_t>(slots->count);
     return true;
@@ -538,15 +538,6 @@ class ConvTransposeToTfPass : public Pass {
     SetIntsAttribute(node, "dilations", a.dilations);
     SetIntsAttribute(node, "output_padding", a.output_padding);
     SetIntAttribute(node, "group", a.group);
-  }
-
-  static void EnsureCustomOpset(onnx::ModelProto& model) {
-    for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
-      if (op.domain() == kCustomDomain) return;
-    }
-    onnx::OperatorSetIdProto* op = model.add_opset_import();
-    op->set_domain(kCustomDomain);
-    op->set_version(kCustomOpsetVersion);
   }
 
   bool custom_op_ = false;

@@ -35,9 +35,6 @@
 
 namespace tflayout {
 
-inline constexpr char kFormCompensate[] = "compensate";
-inline constexpr char kFormCustomOp[] = "custom-op";
-
 std::unique_ptr<Pass> CreateConvTransposeToTfPass();
 
 }  // namespace tflayout

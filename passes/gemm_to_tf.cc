@@ -160,7 +160,7 @@ class GemmToTfPass : public Pass {
     for (int64_t d : onnx_dims) entry->add_onnx_dims(d);
     entry->add_tf_dims(onnx_dims[1]);
     entry->add_tf_dims(onnx_dims[0]);
-    entry->set_form("standard");
+    entry->set_form(kFormStandard);
     entry->set_graph(graph.path);
     entry->set_storage(constant.constant_node ? "constant" : "initializer");
     entry->set_data_type(constant.tensor->data_type());

@@ -13,9 +13,10 @@ const std::vector<Target>& Targets() {
       {"onnx-tf",
        "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
        "materialize-conv-transpose-dilations,"
-       "conv-transpose-to-tf{form=custom-op},conv-to-tf,gemm-to-tf",
-       "custom-op form for onnx-tf with tflayout.onnx_tf_handler; Conv weights in TF layout "
-       "behind a Transpose; Gemm B operands as Dense kernels (transB=0)"},
+       "conv-transpose-to-tf{form=custom-op},conv-to-tf{form=custom-op},gemm-to-tf",
+       "custom-op form for onnx-tf with tflayout.onnx_tf_handler (tflayout.ConvTransposeTF, "
+       "tflayout.ConvTF read the TF-layout weights); Gemm B operands as Dense kernels "
+       "(transB=0)"},
       {"onnx2tf",
        "inline-conv-transpose-functions,fold-conv-transpose-weights,resolve-conv-transpose-pads,"
        "materialize-conv-transpose-dilations,split-conv-transpose-bias",

@@ -16,6 +16,13 @@ inline constexpr char kAnnotationKey[] = "tflayout.annotation";
 // 3: RewrittenTensor.op_type names the reading operator (empty, as in 1 and 2: ConvTranspose).
 inline constexpr int kAnnotationSchemaVersion = 3;
 
+// RewrittenTensor.form: a Transpose back to ONNX layout feeds the unchanged node (compensate),
+// the node became a tflayout custom op reading the TF-layout tensor (custom-op), or a standard
+// node reads it with adjusted attributes (standard: Gemm with transB=0).
+inline constexpr char kFormCompensate[] = "compensate";
+inline constexpr char kFormCustomOp[] = "custom-op";
+inline constexpr char kFormStandard[] = "standard";
+
 // The library's version string.
 const char* ToolVersion();
 

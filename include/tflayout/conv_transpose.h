@@ -43,6 +43,8 @@ namespace tflayout {
 
 inline constexpr char kCustomDomain[] = "tflayout";
 inline constexpr char kCustomOpType[] = "ConvTransposeTF";
+// conv-to-tf{form=custom-op}'s op, in the same domain: a Conv reading a TF-layout weight.
+inline constexpr char kCustomConvOpType[] = "ConvTF";
 inline constexpr int kCustomOpsetVersion = 1;
 
 struct ConvTransposeAttrs {
@@ -62,6 +64,11 @@ bool IsOnnxConvTranspose(const onnx::NodeProto& node);
 // The model's ai.onnx opset version ("" or "ai.onnx" domain), 0 when it imports none.
 int64_t DefaultDomainOpset(const onnx::ModelProto& model);
 bool IsCustomConvTranspose(const onnx::NodeProto& node);
+bool IsCustomConv(const onnx::NodeProto& node);
+
+// Adds the opset import of kCustomDomain unless the model has one: ONNX requires every
+// domain a node uses to be imported, and onnx-tf picks handlers by the imported domains.
+void EnsureCustomOpsetImport(onnx::ModelProto& model);
 
 // Reads a ConvTranspose's attributes for a weight of the given dims (C, M/g, k...), checking
 // that the weight's rank, group divisibility and kernel_shape agree with the node.

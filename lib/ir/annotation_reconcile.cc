@@ -5,9 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tflayout/node_util.h"
+#include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
 #include "tflayout/graph_view.h"
+#include "tflayout/node_util.h"
 
 namespace tflayout {
 namespace {
@@ -58,11 +59,12 @@ std::string StaleReason(const GraphView& view, const RewrittenTensor& entry) {
   const bool onnx_reader = entry.op_type().empty() || entry.op_type() == "ConvTranspose"
                                ? IsOnnxConvTranspose(*node)
                                : IsOnnxOp(*node, entry.op_type());
-  // The custom-op form, and the standard form (a standard node reading the TF-layout tensor
-  // with adjusted attributes, as Gemm's transB=0).
+  // The custom-op forms (ConvTransposeTF; ConvTF for a Conv entry), and the standard form (a
+  // standard node reading the TF-layout tensor with adjusted attributes, as Gemm's transB=0).
+  const bool custom_reader = entry.op_type() == "Conv" ? IsCustomConv(*node)
+                                                       : IsCustomConvTranspose(*node);
   const bool reads_directly =
-      (IsCustomConvTranspose(*node) || (entry.form() == "standard" && onnx_reader)) &&
-      weight == entry.tensor();
+      (custom_reader || (entry.form() == kFormStandard && onnx_reader)) && weight == entry.tensor();
   const bool reads_through_transpose = onnx_reader && weight == entry.source() &&
                                        IsTransposeOf(view, weight, entry.tensor());
   if (!reads_directly && !reads_through_transpose) {

@@ -46,6 +46,19 @@ bool IsCustomConvTranspose(const onnx::NodeProto& node) {
   return node.op_type() == kCustomOpType && node.domain() == kCustomDomain;
 }
 
+bool IsCustomConv(const onnx::NodeProto& node) {
+  return node.op_type() == kCustomConvOpType && node.domain() == kCustomDomain;
+}
+
+void EnsureCustomOpsetImport(onnx::ModelProto& model) {
+  for (const onnx::OperatorSetIdProto& op : model.opset_import()) {
+    if (op.domain() == kCustomDomain) return;
+  }
+  onnx::OperatorSetIdProto* op = model.add_opset_import();
+  op->set_domain(kCustomDomain);
+  op->set_version(kCustomOpsetVersion);
+}
+
 absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto& node,
                                                           absl::Span<const int64_t> weight_dims) {
   if (weight_dims.size() < 3) {

@@ -1,7 +1,8 @@
 """tflayout.keras hands Conv, DepthwiseConv and Dense kernels: a torch network (strided Conv,
 depthwise Conv with a multiplier, grouped 1x1 Conv, Linear) exported to ONNX, rewritten by
-conv-to-tf, then rebuilt by hand in Keras from conv_layers / dense_layers, must compute what
-ONNX Runtime computes on the original export; the raw export gives the same kernels."""
+conv-to-tf (compensate form, and custom-op form: --target=onnx-tf), then rebuilt by hand in
+Keras from conv_layers / dense_layers, must compute what ONNX Runtime computes on the original
+export; the raw export gives the same kernels."""
 import numpy as np
 import onnx
 import pytest
@@ -46,13 +47,19 @@ def _keras_forward(convs, dense, x_nchw):
     return dense.build_layer()(h).numpy()
 
 
-def test_keras_model_from_rewritten_and_raw_export(tool, tmp_path):
+@pytest.mark.parametrize("form", ["compensate", "custom-op"])
+def test_keras_model_from_rewritten_and_raw_export(form, tool, tmp_path):
     from tflayout.keras import conv_layers, dense_layers
 
     src, x = _export(tmp_path)
     dst = str(tmp_path / "out.onnx")
-    H.run_tool(src, dst, "conv-to-tf")
+    if form == "compensate":
+        H.run_tool(src, dst, "conv-to-tf")
+    else:
+        H.run_tool(src, dst, None, ["--target=onnx-tf"])
     original, rewritten = onnx.load(src), onnx.load(dst)
+    want_op = "Conv" if form == "compensate" else "ConvTF"
+    assert [n.op_type for n in rewritten.graph.node if "Conv" in n.op_type] == [want_op] * 3
     expected = list(H.ort_run(original, {"x": x}).values())[0]
     convs = conv_layers(rewritten)
     assert [c.depthwise for c in convs] == [False, True, False]

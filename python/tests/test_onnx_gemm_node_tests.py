@@ -12,8 +12,10 @@ constant's Transpose is constant folding's job). Every case must
   (b) give it through onnx-tf with --target=onnx-tf,
   (c) get every weight and transB back bit for bit from conv-transpose-from-tf.
 Torch exports of torchvision resnet18 and mobilenet_v2 (random weights) go through
---target=onnx-tf: every Conv and Gemm weight rewritten, ONNX Runtime output equal to the
-original model's (1e-4 relative: summation order), the inverse bit for bit.
+--target=onnx-tf: every Conv and Gemm weight rewritten (Conv: custom-op form, tflayout.ConvTF
+reading the TF-layout weight), onnx-tf with tflayout's handler giving the original model's ONNX
+Runtime output (1e-4 relative: summation order), the inverse bit for bit and, back in standard
+ops, the same output in ONNX Runtime (which cannot run the custom op).
 """
 import glob
 import os
@@ -111,9 +113,14 @@ def _assert_rewritten(out, originals, want, op_type, what):
         tf = numpy_helper.to_array(inits[entry["tensor"]])
         want_tf = np.transpose(numpy_helper.to_array(originals[entry["source"]]), entry["perm"])
         assert tf.shape == want_tf.shape and tf.tobytes() == want_tf.tobytes()
+        node = nodes[entry["node"]]
         if op_type == "Gemm":
-            node = nodes[entry["node"]]
             assert node.input[1] == entry["tensor"] and _trans_b(node) == 0
+        elif entry["form"] == "custom-op":  # Conv: tflayout.ConvTF reads the tensor directly
+            assert (node.domain, node.op_type) == ("tflayout", "ConvTF"), node.name
+            assert node.input[1] == entry["tensor"], node.name
+        else:  # Conv, compensate form: a Conv reads the source, our Transpose of the tensor
+            assert node.op_type == "Conv" and node.input[1] == entry["source"], node.name
 
 
 def _assert_restored(back, originals, want_trans_b=None):
@@ -210,9 +217,16 @@ def test_torchvision_export_every_conv_and_gemm_weight(name, tool, tmp_path):
     out = _run_tool(model, tmp_path, name, extra=["--target=onnx-tf"])
     for op, weights in by_op.items():
         _assert_rewritten(out, originals, weights, op, f"{name} {op}")
+    assert {e["form"] for e in _annotation(out)["tensors"] if e["op_type"] == "Conv"} == \
+        {"custom-op"}
     onnx.checker.check_model(out)
-    _check(list(H.ort_run(out, feeds).values()), expected, f"{name} --target=onnx-tf", rel=1e-4)
+    import tflayout.onnx_tf_handler  # noqa: F401
+    import onnx_tf.backend
+    got = onnx_tf.backend.prepare(out, logging_level="ERROR").run(tf_safe_inputs(out, dict(feeds)))
+    _check([got[o.name] for o in out.graph.output], expected,
+           f"{name} --target=onnx-tf through onnx-tf", rel=1e-4)
     back = _run_tool(out, tmp_path, name + ".back", "conv-transpose-from-tf")
+    assert not [n.name for n in back.graph.node if n.domain == "tflayout"]
     _assert_restored(back, originals)
     _check(list(H.ort_run(back, feeds).values()), expected, f"{name} restored", rel=1e-4)
 

@@ -336,24 +336,31 @@ def _conv_from_node(node, kernel_tf, bias, weight) -> KerasConv:
 
 def conv_layers(model) -> List[KerasConv]:
     """One KerasConv per Conv node of the main graph with a constant weight: read as stored
-    when conv-to-tf rewrote it (annotation op_type "Conv"), else transposed here from ONNX's
-    ``(M, C/group, k...)``."""
+    when conv-to-tf rewrote it (annotation op_type "Conv": a Conv reading our Transpose of it,
+    compensate form, or a ``tflayout.ConvTF`` reading it directly, custom-op form), else
+    transposed here from ONNX's ``(M, C/group, k...)``."""
+    from . import CUSTOM_CONV_OP, CUSTOM_DOMAIN
     inits = {i.name: i for i in model.graph.initializer}
     ann = read_annotation(model) or {"tensors": []}
     by_source = {e["source"]: e for e in ann["tensors"]
                  if e.get("op_type") == "Conv" and not e.get("graph")}
     out = []
     for node in model.graph.node:
-        if node.op_type != "Conv" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+        custom = node.op_type == CUSTOM_CONV_OP and node.domain == CUSTOM_DOMAIN
+        standard = node.op_type == "Conv" and node.domain in ("", "ai.onnx")
+        if not (custom or standard) or len(node.input) < 2:
             continue
         bias = None
         if len(node.input) > 2 and node.input[2] in inits:
             bias = numpy_helper.to_array(inits[node.input[2]])
         entry = by_source.get(node.input[1])
-        if entry is not None and entry["tensor"] in inits:
+        if custom and node.input[1] in inits:  # the contract: W is in TF layout already
+            kernel = numpy_helper.to_array(inits[node.input[1]])
+            out.append(_conv_from_node(node, kernel, bias, node.input[1]))
+        elif standard and entry is not None and entry["tensor"] in inits:
             kernel = numpy_helper.to_array(inits[entry["tensor"]])
             out.append(_conv_from_node(node, kernel, bias, entry["tensor"]))
-        elif node.input[1] in inits:
+        elif standard and node.input[1] in inits:
             w = numpy_helper.to_array(inits[node.input[1]])
             kernel = np.transpose(w, list(range(2, w.ndim)) + [1, 0])
             out.append(_conv_from_node(node, kernel, bias, node.input[1]))

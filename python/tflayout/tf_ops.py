@@ -1,4 +1,7 @@
-"""ONNX ConvTranspose in TensorFlow ops, on a TF-layout kernel, with no weight transpose.
+"""ONNX ConvTranspose and Conv in TensorFlow ops, on TF-layout kernels, with no weight transpose.
+
+``conv_transpose`` (below ``dilate_kernel``) and ``conv`` (at the end) are what the onnx-tf
+handlers for ``tflayout.ConvTransposeTF`` and ``tflayout.ConvTF`` compute.
 
 Layouts: ``x`` is ONNX layout ``(N, C, d1..dn)``; ``w_tf`` is TF layout ``(k1..kn, M/group, C)``
 (what ``tf.nn.conv{1,2,3}d_transpose`` calls ``filters``: ``(..., out_channels, in_channels)``);
@@ -113,3 +116,95 @@ def conv_transpose(x: tf.Tensor, w_tf: tf.Tensor, bias: Optional[tf.Tensor] = No
         b = tf.convert_to_tensor(bias, dtype=y.dtype)
         y = y + tf.reshape(b, [1, -1] + [1] * n)
     return y
+
+
+def same_pads(in_size, kernel: int, stride: int, dilation: int, auto_pad: str):
+    """ONNX Conv's SAME_UPPER/SAME_LOWER pads (begin, end) for one axis: the output is
+    ceil(in / stride) and the total pad max(0, (out-1)*stride + (k-1)*dilation + 1 - in) is
+    split with the odd position at the end (SAME_UPPER) or the beginning (SAME_LOWER).
+    ``in_size`` may be a scalar tensor (unknown static size)."""
+    k_eff = (kernel - 1) * dilation + 1
+    if isinstance(in_size, tf.Tensor):
+        out = (in_size + stride - 1) // stride
+        total = tf.maximum((out - 1) * stride + k_eff - in_size, 0)
+    else:
+        out = -(-in_size // stride)
+        total = max((out - 1) * stride + k_eff - in_size, 0)
+    small, large = total // 2, total - total // 2
+    return (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+
+
+def conv(x: tf.Tensor, w_tf: tf.Tensor, bias: Optional[tf.Tensor] = None, *,
+         strides: Optional[Sequence[int]] = None, dilations: Optional[Sequence[int]] = None,
+         pads_begin: Optional[Sequence[int]] = None, pads_end: Optional[Sequence[int]] = None,
+         group: int = 1, auto_pad: str = "NOTSET") -> tf.Tensor:
+    """ONNX Conv of ``x`` (N, C, d...) with the TF-layout kernel ``w_tf`` (k..., C/group, M).
+
+    Returns (N, M, o...). How, on the CPU kernels TF has:
+    - activations go NC... -> N...C and back (TF's CPU convolutions are channels-last only);
+    - pads: explicit ones (or SAME_UPPER/SAME_LOWER computed from x's shape, as ONNX does) with
+      tf.pad, then padding="VALID", so any asymmetric split is exact;
+    - dilations with strides > 1 (which TF's convolutions reject together) by zero-inserting the
+      kernel, which adds only exact zero products;
+    - group == 1: tf.nn.convolution; 2-D depthwise (C/group == 1, group == C):
+      tf.nn.depthwise_conv2d on the kernel reshaped (k1, k2, 1, C*mult) -> (k1, k2, C, mult),
+      the same element order; other groups (TF's CPU kernels have no grouped convolution):
+      one tf.nn.convolution per group on channel slices, concatenated;
+    - the bias is added per output channel.
+    """
+    n = len(w_tf.shape) - 2
+    if n not in (1, 2, 3):
+        raise ValueError(f"tflayout: convolution of spatial rank {n} is not supported by "
+                         "TensorFlow (1-D, 2-D and 3-D only)")
+    strides = [int(s) for s in (strides or [1] * n)]
+    dilations = [int(d) for d in (dilations or [1] * n)]
+    group = int(group)
+    x = tf.convert_to_tensor(x)
+    w_tf = tf.convert_to_tensor(w_tf, dtype=x.dtype)
+    xt = tf.transpose(x, [0] + list(range(2, n + 2)) + [1])       # N, d..., C
+    xt = _pad_for_conv(xt, w_tf, strides, dilations, pads_begin, pads_end, auto_pad)
+    if any(d > 1 for d in dilations) and any(s > 1 for s in strides):
+        w_tf = dilate_kernel(w_tf, dilations)
+        dilations = [1] * n
+    c_per_group = _dim(w_tf, n)
+    if group == 1:
+        y = tf.nn.convolution(xt, w_tf, strides=strides, padding="VALID", dilations=dilations)
+    elif n == 2 and c_per_group == 1:
+        y = _depthwise_conv2d(xt, w_tf, group, strides, dilations)
+    else:
+        xs = tf.split(xt, group, axis=n + 1)
+        ws = tf.split(w_tf, group, axis=n + 1)
+        y = tf.concat([tf.nn.convolution(xg, wg, strides=strides, padding="VALID",
+                                         dilations=dilations) for xg, wg in zip(xs, ws)],
+                      axis=n + 1)
+    if bias is not None:
+        y = y + tf.convert_to_tensor(bias, dtype=y.dtype)           # channels-last broadcast
+    return tf.transpose(y, [0, n + 1] + list(range(1, n + 1)))      # N, M, o...
+
+
+def _pad_for_conv(xt, w_tf, strides, dilations, pads_begin, pads_end, auto_pad):
+    """xt (N, d..., C) padded with zeros as the Conv's pads or auto_pad say."""
+    n = len(strides)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pairs = [same_pads(_dim(xt, i + 1), int(w_tf.shape[i]), strides[i], dilations[i],
+                           auto_pad) for i in range(n)]
+    elif auto_pad in ("NOTSET", "VALID", ""):
+        begin = [0] * n if auto_pad == "VALID" else [int(p) for p in (pads_begin or [0] * n)]
+        end = [0] * n if auto_pad == "VALID" else [int(p) for p in (pads_end or [0] * n)]
+        if any(p < 0 for p in begin + end):
+            raise ValueError("tflayout: negative Conv pads are not valid ONNX")
+        pairs = list(zip(begin, end))
+    else:
+        raise ValueError(f"tflayout: unknown Conv auto_pad {auto_pad!r}")
+    if all(not isinstance(p, tf.Tensor) and p == 0 for pair in pairs for p in pair):
+        return xt
+    return tf.pad(xt, [[0, 0]] + [list(pair) for pair in pairs] + [[0, 0]])
+
+
+def _depthwise_conv2d(xt, w_tf, channels, strides, dilations):
+    """A 2-D depthwise Conv (C/group == 1, group == C): output channel c*mult + j reads input
+    channel c, which is depthwise_conv2d's order for the filter (k1, k2, C, mult)."""
+    mult = _dim(w_tf, 3) // channels
+    w = tf.reshape(w_tf, [_dim(w_tf, 0), _dim(w_tf, 1), channels, mult])
+    return tf.nn.depthwise_conv2d(xt, w, strides=[1] + strides + [1], padding="VALID",
+                                  dilations=dilations)
