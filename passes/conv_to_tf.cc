@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "passes/common/weight_layout_statistics.h"
 #include "passes/common/weight_pass_options.h"
 #include "tflayout/annotation.h"
 #include "tflayout/conv_transpose.h"
@@ -35,12 +36,7 @@ class ConvToTfPass : public Pass {
     report_ = WeightLayoutReport{};
     report_.op_type = kOpType;
     absl::StatusOr<bool> changed = RewriteWeights(context);
-    conv_weights_ += report_.weights;
-    weights_rewritten_ += report_.rewritten;
-    weights_already_tf_ += report_.already_tf;
-    weights_left_alone_ += report_.left_alone;
-    nodes_annotated_ += report_.nodes;
-    bytes_permuted_ += report_.bytes;
+    statistics_.Add(report_);
     context.weight_layout = report_;
     return changed;
   }
@@ -225,18 +221,17 @@ class ConvToTfPass : public Pass {
   // strides, dilations, group and, when the node states them, explicit pads (begin, end).
   static void FillConvSettings(const onnx::NodeProto& node, int spatial_rank,
                                TfConvSettings& tf) {
-    std::vector<int64_t> strides(spatial_rank, 1), dilations(spatial_rank, 1),
-        pads(2 * spatial_rank, 0);
-    std::string auto_pad = "NOTSET";
-    int64_t group = 1;
-    for (const onnx::AttributeProto& attr : node.attribute()) {
-      const std::vector<int64_t> ints(attr.ints().begin(), attr.ints().end());
-      if (attr.name() == "strides" && static_cast<int>(ints.size()) == spatial_rank) strides = ints;
-      if (attr.name() == "dilations" && static_cast<int>(ints.size()) == spatial_rank) dilations = ints;
-      if (attr.name() == "pads" && static_cast<int>(ints.size()) == 2 * spatial_rank) pads = ints;
-      if (attr.name() == "auto_pad") auto_pad = attr.s();
-      if (attr.name() == "group") group = attr.i();
-    }
+    // An attribute of the wrong length is the checker's business: the default stands.
+    auto ints_or = [&](const char* name, size_t length, int64_t fallback) {
+      std::vector<int64_t> values = IntsAttribute(node, name);
+      return values.size() == length ? values : std::vector<int64_t>(length, fallback);
+    };
+    const size_t n = static_cast<size_t>(spatial_rank);
+    const std::vector<int64_t> strides = ints_or("strides", n, 1),
+                               dilations = ints_or("dilations", n, 1),
+                               pads = ints_or("pads", 2 * n, 0);
+    const std::string auto_pad = StringAttribute(node, "auto_pad", "NOTSET");
+    const int64_t group = IntAttribute(node, "group", 1);
     for (int64_t s : strides) tf.add_strides(s);
     for (int64_t d : dilations) tf.add_dilations(d);
     tf.set_group(group);
@@ -264,12 +259,8 @@ class ConvToTfPass : public Pass {
   InitializersAsInputsOption initializers_as_inputs_{this};
 
   // Statistics, reported in this order.
-  PassStatistic conv_weights_{this, "conv-weights", "distinct weights Conv nodes read"};
-  PassStatistic weights_rewritten_{this, "weights-rewritten", "weights stored in TF layout"};
-  PassStatistic weights_already_tf_{this, "weights-already-tf", "weights already in TF layout"};
-  PassStatistic weights_left_alone_{this, "weights-left-alone", "weights left alone (with a remark)"};
-  PassStatistic nodes_annotated_{this, "nodes-annotated", "nodes now reading a rewritten weight"};
-  PassStatistic bytes_permuted_{this, "bytes-permuted", "bytes of weights permuted"};
+  WeightLayoutStatistics statistics_{this, "conv-weights", "distinct weights Conv nodes read",
+                                     "weights already in TF layout"};
   PassStatistic transposes_inserted_{this, "transposes-inserted", "Transpose nodes back to ONNX layout (compensate form)"};
   PassStatistic custom_ops_created_{this, "custom-ops-created", "nodes turned into tflayout.ConvTF (custom-op form)"};
 };

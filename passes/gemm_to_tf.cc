@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "passes/common/weight_layout_statistics.h"
 #include "passes/common/weight_pass_options.h"
 #include "tflayout/annotation.h"
 #include "tflayout/graph_view.h"
@@ -39,12 +40,7 @@ class GemmToTfPass : public Pass {
       TFL_ASSIGN_OR_RETURN(bool rewritten, Consider(context, view, weight));
       changed |= rewritten;
     }
-    gemm_weights_ += report_.weights;
-    weights_rewritten_ += report_.rewritten;
-    weights_already_tf_ += report_.already_tf;
-    weights_left_alone_ += report_.left_alone;
-    nodes_annotated_ += report_.nodes;
-    bytes_permuted_ += report_.bytes;
+    statistics_.Add(report_);
     context.weight_layout = report_;
     return changed;
   }
@@ -172,12 +168,8 @@ class GemmToTfPass : public Pass {
   InitializersAsInputsOption initializers_as_inputs_{this};
 
   // Statistics, reported in this order.
-  PassStatistic gemm_weights_{this, "gemm-weights", "distinct weights Gemm nodes read as B"};
-  PassStatistic weights_rewritten_{this, "weights-rewritten", "weights stored in TF layout"};
-  PassStatistic weights_already_tf_{this, "weights-already-tf", "weights already in TF layout (transB=0)"};
-  PassStatistic weights_left_alone_{this, "weights-left-alone", "weights left alone (with a remark)"};
-  PassStatistic nodes_annotated_{this, "nodes-annotated", "Gemm nodes now reading a rewritten weight"};
-  PassStatistic bytes_permuted_{this, "bytes-permuted", "bytes of weights permuted"};
+  WeightLayoutStatistics statistics_{this, "gemm-weights", "distinct weights Gemm nodes read as B",
+                                     "weights already in TF layout (transB=0)"};
 };
 
 }  // namespace

@@ -28,7 +28,8 @@ import pytest
 from onnx import numpy_helper
 
 import ct_harness as H
-from backend_cases import load_case, tf_safe_inputs
+from backend_cases import (annotation_of, assert_restored, check_outputs, load_case, run_tool_on,
+                           tf_safe_inputs, torchvision_export)
 
 ROOTS = [os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")]
 if os.path.isdir("/usr/share/onnx/backend/test/data"):
@@ -54,29 +55,8 @@ def _load_case(case):
     return load_case(case, "Conv")[:4]
 
 
-def _check(got, expected, what, rel=1e-5):
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected):
-        g = np.asarray(g)
-        assert g.shape == e.shape, f"{what}: shape {g.shape} != expected {e.shape}"
-        err = float(np.abs(g.astype(np.float64) - e).max())
-        assert err <= rel * float(np.abs(e).max()) + 1e-6, f"{what}: max error {err:.3g}"
-
-
-def _run_tool(model, tmp_path, name, passes=None, extra=()):
-    src, dst = str(tmp_path / f"{name}.in.onnx"), str(tmp_path / f"{name}.out.onnx")
-    onnx.save(model, src)
-    H.run_tool(src, dst, passes, extra)
-    return onnx.load(dst)
-
-
-def _annotation(model):
-    from tflayout.annotation import read_annotation
-    return read_annotation(model) or {"tensors": [], "remarks": []}
-
-
 def _assert_all_rewritten(out, originals, what):
-    ann = _annotation(out)
+    ann = annotation_of(out)
     sources = {e["source"] for e in ann["tensors"] if e.get("op_type") == "Conv"}
     assert sources == set(originals), f"{what}: rewrote {sources}; remarks {ann['remarks']}"
     inits = {t.name: t for t in out.graph.initializer}
@@ -87,16 +67,6 @@ def _assert_all_rewritten(out, originals, what):
         assert tf.shape == want.shape and tf.tobytes() == want.tobytes()
 
 
-def _assert_restored(back, originals):
-    inits = {t.name: t for t in back.graph.initializer}
-    for name, original in originals.items():
-        restored = inits[name]
-        assert list(restored.dims) == list(original.dims)
-        assert numpy_helper.to_array(restored).tobytes() == \
-            numpy_helper.to_array(original).tobytes()
-    assert not _annotation(back)["tensors"]
-
-
 @pytest.fixture(scope="module")
 def cases():
     return {name: _load_case(CASES[name]) for name in IDS}
@@ -105,11 +75,11 @@ def cases():
 @pytest.mark.parametrize("case", IDS)
 def test_a_compensate_form_in_ort(case, cases, tool, tmp_path):
     model, feeds, expected, originals = cases[case]
-    _check(list(H.ort_run(model, feeds).values()), expected, "original in ONNX Runtime")
-    out = _run_tool(model, tmp_path, case, "conv-to-tf")
+    check_outputs(list(H.ort_run(model, feeds).values()), expected, "original in ONNX Runtime")
+    out = run_tool_on(model, tmp_path, case, "conv-to-tf")
     _assert_all_rewritten(out, originals, case)
     onnx.checker.check_model(out)
-    _check(list(H.ort_run(out, feeds).values()), expected, "compensate form in ONNX Runtime")
+    check_outputs(list(H.ort_run(out, feeds).values()), expected, "compensate form in ONNX Runtime")
 
 
 @pytest.mark.parametrize("case", IDS)
@@ -118,11 +88,11 @@ def test_b_onnx_tf_target_through_onnx_tf(case, cases, tool, tmp_path):
     import onnx_tf.backend
 
     model, feeds, expected, originals = cases[case]
-    out = _run_tool(model, tmp_path, case, extra=["--target=onnx-tf"])
+    out = run_tool_on(model, tmp_path, case, extra=["--target=onnx-tf"])
     _assert_all_rewritten(out, originals, case)
     _assert_custom_op_form(out, case)
     got = onnx_tf.backend.prepare(out, logging_level="ERROR").run(tf_safe_inputs(out, feeds))
-    _check([got[o.name] for o in out.graph.output], expected, "--target=onnx-tf through onnx-tf")
+    check_outputs([got[o.name] for o in out.graph.output], expected, "--target=onnx-tf through onnx-tf")
     stock = _stock_onnx_tf_failure(model, feeds)
     if stock:
         print(f"{case}: stock onnx-tf fails on the original model ({stock}); "
@@ -135,7 +105,7 @@ def _assert_custom_op_form(out, what):
     nodes = {n.name: n for n in out.graph.node}
     assert not [n.name for n in out.graph.node if n.op_type == "Conv"], what
     assert not [n.name for n in out.graph.node if n.op_type == "Transpose"], what
-    for entry in _annotation(out)["tensors"]:
+    for entry in annotation_of(out)["tensors"]:
         node = nodes[entry["node"]]
         assert entry["form"] == "custom-op", (what, entry)
         assert (node.domain, node.op_type) == ("tflayout", "ConvTF"), (what, node.name)
@@ -159,32 +129,21 @@ def _stock_onnx_tf_failure(model, feeds):
 @pytest.mark.parametrize("case", IDS)
 def test_c_inverse_restores_every_weight_bit_for_bit(case, cases, tool, tmp_path):
     model, feeds, expected, originals = cases[case]
-    out = _run_tool(model, tmp_path, case, "conv-to-tf")
-    back = _run_tool(out, tmp_path, case + ".back", "conv-transpose-from-tf")
-    _assert_restored(back, originals)
-    _check(list(H.ort_run(back, feeds).values()), expected, "restored model in ONNX Runtime")
-
-
-def _torchvision_export(name, tmp_path):
-    torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
-    torch.manual_seed(0)
-    net = getattr(torchvision.models, name)(weights=None).eval()
-    x = torch.randn(1, 3, 64, 64)
-    path = str(tmp_path / f"{name}.onnx")
-    torch.onnx.export(net, x, path, opset_version=13, input_names=["x"], output_names=["y"])
-    return onnx.load(path), {"x": x.numpy()}
+    out = run_tool_on(model, tmp_path, case, "conv-to-tf")
+    back = run_tool_on(out, tmp_path, case + ".back", "conv-transpose-from-tf")
+    assert_restored(back, originals)
+    check_outputs(list(H.ort_run(back, feeds).values()), expected, "restored model in ONNX Runtime")
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
 def test_torchvision_export_every_conv_weight(name, tool, tmp_path):
-    model, feeds = _torchvision_export(name, tmp_path)
+    model, feeds = torchvision_export(name, tmp_path)
     weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv"}
     originals = {t.name: t for t in model.graph.initializer if t.name in weights}
     assert len(originals) == len(weights) > 10
     expected = list(H.ort_run(model, feeds).values())
-    out = _run_tool(model, tmp_path, name, "conv-to-tf")
+    out = run_tool_on(model, tmp_path, name, "conv-to-tf")
     _assert_all_rewritten(out, originals, name)
-    _check(list(H.ort_run(out, feeds).values()), expected, f"{name} compensate form", rel=1e-4)
-    back = _run_tool(out, tmp_path, name + ".back", "conv-transpose-from-tf")
-    _assert_restored(back, originals)
+    check_outputs(list(H.ort_run(out, feeds).values()), expected, f"{name} compensate form", rel=1e-4)
+    back = run_tool_on(out, tmp_path, name + ".back", "conv-transpose-from-tf")
+    assert_restored(back, originals)

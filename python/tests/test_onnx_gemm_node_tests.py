@@ -27,7 +27,8 @@ import pytest
 from onnx import helper, numpy_helper
 
 import ct_harness as H
-from backend_cases import load_case, tf_safe_inputs
+from backend_cases import (annotation_of, assert_restored, check_outputs, load_case, run_tool_on,
+                           tf_safe_inputs, torchvision_export)
 
 ROOTS = [os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")]
 if os.path.isdir("/usr/share/onnx/backend/test/data"):
@@ -63,15 +64,6 @@ def cases():
     return out
 
 
-def _check(got, expected, what, rel=1e-5):
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected):
-        g = np.asarray(g)
-        assert g.shape == e.shape, f"{what}: shape {g.shape} != expected {e.shape}"
-        err = float(np.abs(g.astype(np.float64) - e).max())
-        assert err <= rel * float(np.abs(e).max()) + 1e-6, f"{what}: max error {err:.3g}"
-
-
 def _ort_check(model, out, feeds, expected, what):
     """`out`'s ONNX Runtime output against the expected one. ONNX Runtime implements Gemm from
     opset 7 only (test_Linear is opset 6): when it cannot run the original model either, `out`
@@ -82,28 +74,16 @@ def _ort_check(model, out, feeds, expected, what):
         with pytest.raises(type(e)):
             H.ort_run(out, feeds)
         from onnx.reference import ReferenceEvaluator
-        _check(ReferenceEvaluator(model).run(None, feeds), expected, "original, reference")
-        _check(ReferenceEvaluator(out).run(None, feeds), expected, f"{what} (reference evaluator)")
+        check_outputs(ReferenceEvaluator(model).run(None, feeds), expected, "original, reference")
+        check_outputs(ReferenceEvaluator(out).run(None, feeds), expected, f"{what} (reference evaluator)")
         return
-    _check(list(H.ort_run(out, feeds).values()), expected, what)
-
-
-def _run_tool(model, tmp_path, name, passes=None, extra=()):
-    src, dst = str(tmp_path / f"{name}.in.onnx"), str(tmp_path / f"{name}.out.onnx")
-    onnx.save(model, src)
-    H.run_tool(src, dst, passes, extra)
-    return onnx.load(dst)
-
-
-def _annotation(model):
-    from tflayout.annotation import read_annotation
-    return read_annotation(model) or {"tensors": [], "remarks": []}
+    check_outputs(list(H.ort_run(out, feeds).values()), expected, what)
 
 
 def _assert_rewritten(out, originals, want, op_type, what):
     """Exactly the weights `want` rewritten (for `op_type`), each the transposed original,
     read by nodes that now say so (Gemm: transB=0)."""
-    ann = _annotation(out)
+    ann = annotation_of(out)
     entries = [e for e in ann["tensors"] if e.get("op_type") == op_type]
     assert {e["source"] for e in entries} == set(want), \
         f"{what}: rewrote {sorted(e['source'] for e in entries)}; remarks {ann['remarks']}"
@@ -124,21 +104,15 @@ def _assert_rewritten(out, originals, want, op_type, what):
 
 
 def _assert_restored(back, originals, want_trans_b=None):
-    inits = {t.name: t for t in back.graph.initializer}
-    for name, original in originals.items():
-        restored = inits[name]
-        assert list(restored.dims) == list(original.dims)
-        assert numpy_helper.to_array(restored).tobytes() == \
-            numpy_helper.to_array(original).tobytes()
+    assert_restored(back, originals)
     if want_trans_b is not None:
         assert [_trans_b(n) for n in back.graph.node if n.op_type == "Gemm"] == want_trans_b
-    assert not _annotation(back)["tensors"]
 
 
 @pytest.mark.parametrize("case", IDS)
 def test_a_gemm_to_tf_in_ort(case, cases, tool, tmp_path):
     model, feeds, expected, originals, transposed = cases[case]
-    out = _run_tool(model, tmp_path, case, "gemm-to-tf")
+    out = run_tool_on(model, tmp_path, case, "gemm-to-tf")
     _assert_rewritten(out, originals, transposed, "Gemm", case)
     onnx.checker.check_model(out)
     _ort_check(model, out, feeds, expected, "gemm-to-tf in ONNX Runtime")
@@ -150,7 +124,7 @@ def test_b_onnx_tf_target_through_onnx_tf(case, cases, tool, tmp_path):
     import onnx_tf.backend
 
     model, feeds, expected, originals, transposed = cases[case]
-    out = _run_tool(model, tmp_path, case, extra=["--target=onnx-tf"])
+    out = run_tool_on(model, tmp_path, case, extra=["--target=onnx-tf"])
     _assert_rewritten(out, originals, transposed, "Gemm", case)
     original = onnx.ModelProto()
     original.CopyFrom(model)
@@ -163,14 +137,14 @@ def test_b_onnx_tf_target_through_onnx_tf(case, cases, tool, tmp_path):
         pytest.xfail(f"stock onnx-tf fails on the original model too: {str(e).splitlines()[-1]}")
     feeds = tf_safe_inputs(out, dict(feeds))
     got = onnx_tf.backend.prepare(out, logging_level="ERROR").run(feeds)
-    _check([got[o.name] for o in out.graph.output], expected, "--target=onnx-tf through onnx-tf")
+    check_outputs([got[o.name] for o in out.graph.output], expected, "--target=onnx-tf through onnx-tf")
 
 
 @pytest.mark.parametrize("case", IDS)
 def test_c_inverse_restores_every_weight_bit_for_bit(case, cases, tool, tmp_path):
     model, feeds, expected, originals, _ = cases[case]
-    out = _run_tool(model, tmp_path, case, "gemm-to-tf")
-    back = _run_tool(out, tmp_path, case + ".back", "conv-transpose-from-tf")
+    out = run_tool_on(model, tmp_path, case, "gemm-to-tf")
+    back = run_tool_on(out, tmp_path, case + ".back", "conv-transpose-from-tf")
     _assert_restored(back, originals,
                      [_trans_b(n) for n in model.graph.node if n.op_type == "Gemm"])
     _ort_check(model, back, feeds, expected, "restored model in ONNX Runtime")
@@ -185,50 +159,39 @@ def test_a_linear_on_a_graph_input_from_ir4_is_left_alone_with_a_remark(tool, tm
          helper.make_tensor_value_info("W", onnx.TensorProto.FLOAT, [3, 4])],
         [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2, 3])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    out = _run_tool(model, tmp_path, "ir8_input", "gemm-to-tf")
-    ann = _annotation(out)
+    out = run_tool_on(model, tmp_path, "ir8_input", "gemm-to-tf")
+    ann = annotation_of(out)
     assert not ann["tensors"]
     assert any(r["tensor"] == "W" and "graph input" in r["message"] for r in ann["remarks"]), ann
-    out = _run_tool(model, tmp_path, "ir8_input_const", "gemm-to-tf{initializers-as-inputs=constant}")
+    out = run_tool_on(model, tmp_path, "ir8_input_const", "gemm-to-tf{initializers-as-inputs=constant}")
     _assert_rewritten(out, {"W": w}, {"W"}, "Gemm", "initializers-as-inputs=constant")
     onnx.checker.check_model(out)
 
 
-def _torchvision_export(name, tmp_path):
-    torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
-    torch.manual_seed(0)
-    net = getattr(torchvision.models, name)(weights=None).eval()
-    x = torch.randn(1, 3, 64, 64)
-    path = str(tmp_path / f"{name}.onnx")
-    torch.onnx.export(net, x, path, opset_version=13, input_names=["x"], output_names=["y"])
-    return onnx.load(path), {"x": x.numpy()}
-
-
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
 def test_torchvision_export_every_conv_and_gemm_weight(name, tool, tmp_path):
-    model, feeds = _torchvision_export(name, tmp_path)
+    model, feeds = torchvision_export(name, tmp_path)
     by_op = {op: {n.input[1] for n in model.graph.node if n.op_type == op}
              for op in ("Conv", "Gemm")}
     assert len(by_op["Conv"]) > 10 and len(by_op["Gemm"]) == 1
     inits = {t.name: t for t in model.graph.initializer}
     originals = {w: inits[w] for ws in by_op.values() for w in ws}
     expected = list(H.ort_run(model, feeds).values())
-    out = _run_tool(model, tmp_path, name, extra=["--target=onnx-tf"])
+    out = run_tool_on(model, tmp_path, name, extra=["--target=onnx-tf"])
     for op, weights in by_op.items():
         _assert_rewritten(out, originals, weights, op, f"{name} {op}")
-    assert {e["form"] for e in _annotation(out)["tensors"] if e["op_type"] == "Conv"} == \
+    assert {e["form"] for e in annotation_of(out)["tensors"] if e["op_type"] == "Conv"} == \
         {"custom-op"}
     onnx.checker.check_model(out)
     import tflayout.onnx_tf_handler  # noqa: F401
     import onnx_tf.backend
     got = onnx_tf.backend.prepare(out, logging_level="ERROR").run(tf_safe_inputs(out, dict(feeds)))
-    _check([got[o.name] for o in out.graph.output], expected,
+    check_outputs([got[o.name] for o in out.graph.output], expected,
            f"{name} --target=onnx-tf through onnx-tf", rel=1e-4)
-    back = _run_tool(out, tmp_path, name + ".back", "conv-transpose-from-tf")
+    back = run_tool_on(out, tmp_path, name + ".back", "conv-transpose-from-tf")
     assert not [n.name for n in back.graph.node if n.domain == "tflayout"]
     _assert_restored(back, originals)
-    _check(list(H.ort_run(back, feeds).values()), expected, f"{name} restored", rel=1e-4)
+    check_outputs(list(H.ort_run(back, feeds).values()), expected, f"{name} restored", rel=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["output", "in-place"])
@@ -244,7 +207,7 @@ def test_external_data_gemm_weights_match_the_embedded_rewrite(mode, tool, tmp_p
         nodes, "mlp", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [2, 512])],
         [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2, 384])], weights)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    embedded = _run_tool(model, tmp_path, "embedded", "gemm-to-tf")
+    embedded = run_tool_on(model, tmp_path, "embedded", "gemm-to-tf")
     feeds = {"X": rng.standard_normal((2, 512)).astype(np.float32)}
     expected = list(H.ort_run(model, feeds).values())
 
@@ -262,4 +225,4 @@ def test_external_data_gemm_weights_match_the_embedded_rewrite(mode, tool, tmp_p
     got = {t.name: numpy_helper.to_array(t).tobytes() for t in out.graph.initializer}
     want = {t.name: numpy_helper.to_array(t).tobytes() for t in embedded.graph.initializer}
     assert got == want
-    _check(list(H.ort_run(out, feeds).values()), expected, f"external data ({mode})")
+    check_outputs(list(H.ort_run(out, feeds).values()), expected, f"external data ({mode})")
