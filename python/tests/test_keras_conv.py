@@ -1,6 +1,6 @@
 """tflayout.keras hands Conv, DepthwiseConv and Dense kernels: a torch network (strided Conv,
 depthwise Conv with a multiplier, grouped 1x1 Conv, Linear) exported to ONNX, rewritten by
-conv-to-tf (compensate form, and custom-op form: --target=onnx-tf), then rebuilt by hand in
+conv-to-tf (compensate form, and custom-op form with gemm-to-tf: --target=onnx-tf), then rebuilt by hand in
 Keras from conv_layers / dense_layers, must compute what ONNX Runtime computes on the original
 export; the raw export gives the same kernels."""
 import numpy as np
@@ -67,6 +67,9 @@ def test_keras_model_from_rewritten_and_raw_export(form, tool, tmp_path):
     assert all(c.weight.endswith("__tf") for c in convs)
     (dense,) = dense_layers(rewritten)
     assert dense.kernel.shape == (12, 5)
+    # --target=onnx-tf stores the Linear's weight as the Dense kernel (gemm-to-tf).
+    assert dense.weight.endswith("__tf") == (form == "custom-op")
+    assert dense.kernel.tobytes() == dense_layers(original)[0].kernel.tobytes()
     got = _keras_forward(convs, dense, x)
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
     raw = conv_layers(original)
