@@ -2,7 +2,8 @@
 depthwise Conv with a multiplier, grouped 1x1 Conv, Linear) exported to ONNX, rewritten by
 conv-to-tf (compensate form, and custom-op form with gemm-to-tf: --target=onnx-tf), then rebuilt by hand in
 Keras from conv_layers / dense_layers, must compute what ONNX Runtime computes on the original
-export; the raw export gives the same kernels."""
+export; the raw export gives the same kernels. A whole torchvision ResNet-18 ports its weights
+the same way into a ResNet-18 written by hand in Keras."""
 import numpy as np
 import onnx
 import pytest
@@ -75,3 +76,46 @@ def test_keras_model_from_rewritten_and_raw_export(form, tool, tmp_path):
     raw = conv_layers(original)
     for a, b in zip(raw, convs):
         assert a.kernel.tobytes() == b.kernel.tobytes()
+
+
+def _keras_resnet18(convs, dense, x_nchw):
+    """torchvision's ResNet-18, written by hand in Keras, with the 20 Conv kernels (batch norm
+    folded in by the exporter) and the Dense kernel from tflayout.keras, in export order:
+    stem, then per BasicBlock conv1, conv2 and, where the block downsamples, its 1x1 conv."""
+    import tensorflow as tf
+    layers = iter(convs)
+
+    def conv(h):
+        for layer in next(layers).build_layers():
+            h = layer(h)
+        return h
+
+    h = tf.constant(np.transpose(x_nchw, (0, 2, 3, 1)))
+    h = tf.nn.relu(conv(h))
+    # Max pool 3x3 / 2 with one pixel of padding: after the ReLU, zero padding is -inf padding.
+    h = tf.keras.layers.MaxPool2D(3, 2)(tf.keras.layers.ZeroPadding2D(1)(h))
+    for stage in range(4):
+        for block in range(2):
+            y = tf.nn.relu(conv(h))
+            y = conv(y)
+            shortcut = conv(h) if stage > 0 and block == 0 else h
+            h = tf.nn.relu(y + shortcut)
+    h = tf.reduce_mean(h, axis=(1, 2))
+    return dense.build_layer()(h).numpy()
+
+
+def test_torchvision_resnet18_weights_port_to_a_hand_written_keras_model(tool, tmp_path):
+    from backend_cases import torchvision_export
+    from tflayout.keras import conv_layers, dense_layers
+
+    model, feeds = torchvision_export("resnet18", tmp_path)
+    src, dst = str(tmp_path / "resnet18.onnx"), str(tmp_path / "resnet18.tf.onnx")
+    onnx.save(model, src)
+    H.run_tool(src, dst, None, ["--target=onnx-tf"])
+    rewritten = onnx.load(dst)
+    convs, (dense,) = conv_layers(rewritten), dense_layers(rewritten)
+    assert len(convs) == 20 and all(c.weight.endswith("__tf") for c in convs)
+    assert dense.weight.endswith("__tf") and dense.kernel.shape == (512, 1000)
+    expected = list(H.ort_run(model, feeds).values())[0]
+    got = _keras_resnet18(convs, dense, feeds["x"])
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
