@@ -50,7 +50,7 @@ class ConvToTfPass : public Pass {
     report_.already_tf += custom_only;
     bool changed = false;
     for (const OperatorWeight& weight : weights) {
-      if (IsRecordedTranspose(view, weight.name, context.annotation)) {
+      if (IsRecordedOnnxView(view, weight.name, context.annotation)) {  // a second run
         ++report_.already_tf;
         continue;
       }
@@ -79,20 +79,6 @@ class ConvToTfPass : public Pass {
       }
     }
     return static_cast<int64_t>(custom.size());
-  }
-
-  // The weight is our own Transpose of a recorded TF-layout tensor (a second run).
-  static bool IsRecordedTranspose(const GraphView& view, const std::string& weight,
-                                  const Annotation& annotation) {
-    const auto& defs = view.Definitions(weight);
-    if (defs.size() != 1 || defs[0].node == nullptr || defs[0].node->op_type() != "Transpose" ||
-        defs[0].node->input_size() != 1) {
-      return false;
-    }
-    for (const RewrittenTensor& entry : annotation.tensors()) {
-      if (entry.source() == weight && entry.tensor() == defs[0].node->input(0)) return true;
-    }
-    return false;
   }
 
   absl::Status CheckRewritable(const GraphView& view, const std::string& weight) const {
@@ -198,13 +184,7 @@ class ConvToTfPass : public Pass {
   // The compensate form's `weight` = Transpose(`tf_name`), at `index` (after the Constant node).
   void InsertOnnxView(GraphView& view, onnx::GraphProto& graph, int index,
                       const std::string& weight, const std::string& tf_name, int rank) {
-    onnx::NodeProto transpose;
-    transpose.set_name(view.UniqueName(absl::StrCat(weight, "__to_onnx")));
-    transpose.set_op_type("Transpose");
-    transpose.add_input(tf_name);
-    transpose.add_output(weight);
-    SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
-    InsertNode(graph, index, std::move(transpose));
+    InsertNode(graph, index, MakeOnnxView(view, weight, tf_name, rank));
     ++transposes_inserted_;
   }
 

@@ -131,7 +131,7 @@ class ConvTransposeToTfPass : public Pass {
     for (const std::string& weight : weights) {
       absl::StatusOr<TracedWeight> traced = TraceToConstant(view, weight);
       if (!traced.ok()) {
-        if (IsOwnTranspose(view, weight, context.annotation)) {
+        if (IsRecordedOnnxView(view, weight, context.annotation)) {
           ++weights_already_tf_;
         } else {
           LeaveAlone(context, view, weight, readers[weight], traced.status());
@@ -195,19 +195,6 @@ class ConvTransposeToTfPass : public Pass {
       input |= def.kind == GraphView::Definition::Kind::kGraphInput;
     }
     return initializer && input;
-  }
-
-  // True when `name` is the ONNX view that an earlier run created: Transpose(<annotated>).
-  static bool IsOwnTranspose(const GraphView& view, const std::string& name,
-                             const Annotation& annotation) {
-    const auto& defs = view.Definitions(name);
-    if (defs.size() != 1 || defs[0].node == nullptr || defs[0].node->op_type() != "Transpose") {
-      return false;
-    }
-    for (const RewrittenTensor& entry : annotation.tensors()) {
-      if (entry.tensor() == defs[0].node->input(0) && entry.source() == name) return true;
-    }
-    return false;
   }
 
   const ValueShapes& Shapes(PassContext& context) {
@@ -479,12 +466,7 @@ class ConvTransposeToTfPass : public Pass {
   // a chain op), or first in the graph of an initializer.
   static void InsertOnnxView(GraphView& view, const std::string& name, const std::string& tf_name,
                              int rank, const ConstantValue& root_constant) {
-    onnx::NodeProto transpose;
-    transpose.set_name(view.UniqueName(absl::StrCat(name, "__to_onnx")));
-    transpose.set_op_type("Transpose");
-    transpose.add_input(tf_name);
-    transpose.add_output(name);
-    SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
+    onnx::NodeProto transpose = MakeOnnxView(view, name, tf_name, rank);
     onnx::GraphProto* graph = nullptr;
     int index = 0;
     if (root_constant.tensor != nullptr) {

@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "onnx/onnx_pb.h"
+#include "tflayout/annotation.h"
 #include "tflayout/node_util.h"
 
 namespace tflayout {
@@ -69,6 +70,15 @@ bool IsCustomConv(const onnx::NodeProto& node);
 // Adds the opset import of kCustomDomain unless the model has one: ONNX requires every
 // domain a node uses to be imported, and onnx-tf picks handlers by the imported domains.
 void EnsureCustomOpsetImport(onnx::ModelProto& model);
+
+// The compensate form's ONNX view of a TF-layout tensor: `name` = Transpose(`tf_name`) back to
+// ONNX layout (not yet in any graph).
+onnx::NodeProto MakeOnnxView(GraphView& view, const std::string& name, const std::string& tf_name,
+                             int rank);
+// True when `name` is such a view made by an earlier run: a Transpose of a tensor the
+// annotation records as `name` in TF layout.
+bool IsRecordedOnnxView(const GraphView& view, const std::string& name,
+                        const Annotation& annotation);
 
 // Reads a ConvTranspose's attributes for a weight of the given dims (C, M/g, k...), checking
 // that the weight's rank, group divisibility and kernel_shape agree with the node.

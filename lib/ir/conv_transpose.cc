@@ -59,6 +59,30 @@ void EnsureCustomOpsetImport(onnx::ModelProto& model) {
   op->set_version(kCustomOpsetVersion);
 }
 
+onnx::NodeProto MakeOnnxView(GraphView& view, const std::string& name, const std::string& tf_name,
+                             int rank) {
+  onnx::NodeProto transpose;
+  transpose.set_name(view.UniqueName(absl::StrCat(name, "__to_onnx")));
+  transpose.set_op_type("Transpose");
+  transpose.add_input(tf_name);
+  transpose.add_output(name);
+  SetIntsAttribute(transpose, "perm", TfToOnnxPerm(rank));
+  return transpose;
+}
+
+bool IsRecordedOnnxView(const GraphView& view, const std::string& name,
+                        const Annotation& annotation) {
+  const auto& defs = view.Definitions(name);
+  if (defs.size() != 1 || defs[0].node == nullptr || defs[0].node->op_type() != "Transpose" ||
+      defs[0].node->input_size() != 1) {
+    return false;
+  }
+  for (const RewrittenTensor& entry : annotation.tensors()) {
+    if (entry.source() == name && entry.tensor() == defs[0].node->input(0)) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<ConvTransposeAttrs> ReadConvTransposeAttrs(const onnx::NodeProto& node,
                                                           absl::Span<const int64_t> weight_dims) {
   if (weight_dims.size() < 3) {

@@ -60,22 +60,8 @@ class ConvTransposeTF(BackendHandler):
 
     @classmethod
     def _convert(cls, node, **kwargs):
-        tensor_dict = kwargs["tensor_dict"]
-        x = tensor_dict[node.inputs[0]]
-        w = tensor_dict[node.inputs[1]]
-        b = tensor_dict[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
-        n = len(w.shape) - 2
+        x, w, b, n, pads = _operands(node, kwargs, "ConvTransposeTF", "(k..., M/group, C)")
         attrs = node.attrs
-        pads = list(attrs.get("pads", [0] * (2 * n)))
-        kernel_shape = attrs.get("kernel_shape")
-        if kernel_shape is not None and w.shape.is_fully_defined() and \
-                list(kernel_shape) != [int(v) for v in w.shape[:n]]:
-            raise ValueError(f"tflayout.ConvTransposeTF node '{node.name}': kernel_shape "
-                             f"{list(kernel_shape)} disagrees with W {w.shape.as_list()} "
-                             "(W must be in TF layout (k..., M/group, C))")
-        if len(pads) != 2 * n:
-            raise ValueError(f"tflayout.ConvTransposeTF node '{node.name}': pads has "
-                             f"{len(pads)} values, expected {2 * n}")
         y = conv_transpose(
             x, w, b,
             strides=attrs.get("strides", [1] * n),
@@ -88,6 +74,27 @@ class ConvTransposeTF(BackendHandler):
     @classmethod
     def version_1(cls, node, **kwargs):
         return cls._convert(node, **kwargs)
+
+
+def _operands(node, kwargs, op_type: str, layout: str):
+    """X, W (TF layout, checked against kernel_shape), the optional bias, the spatial rank and
+    the pads of a tflayout custom convolution node."""
+    tensor_dict = kwargs["tensor_dict"]
+    x = tensor_dict[node.inputs[0]]
+    w = tensor_dict[node.inputs[1]]
+    b = tensor_dict[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+    n = len(w.shape) - 2
+    kernel_shape = node.attrs.get("kernel_shape")
+    if kernel_shape is not None and w.shape.is_fully_defined() and \
+            list(kernel_shape) != [int(v) for v in w.shape[:n]]:
+        raise ValueError(f"tflayout.{op_type} node '{node.name}': kernel_shape "
+                         f"{list(kernel_shape)} disagrees with W '{node.inputs[1]}' "
+                         f"{w.shape.as_list()} (W must be in TF layout {layout})")
+    pads = list(node.attrs.get("pads", [0] * (2 * n)))
+    if len(pads) != 2 * n:
+        raise ValueError(f"tflayout.{op_type} node '{node.name}': pads has {len(pads)} "
+                         f"values, expected {2 * n}")
+    return x, w, b, n, pads
 
 
 def _string_attr(value, default: str) -> str:
@@ -113,22 +120,8 @@ class ConvTF(BackendHandler):
 
     @classmethod
     def _convert(cls, node, **kwargs):
-        tensor_dict = kwargs["tensor_dict"]
-        x = tensor_dict[node.inputs[0]]
-        w = tensor_dict[node.inputs[1]]
-        b = tensor_dict[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
-        n = len(w.shape) - 2
+        x, w, b, n, pads = _operands(node, kwargs, "ConvTF", "(k..., C/group, M)")
         attrs = node.attrs
-        kernel_shape = attrs.get("kernel_shape")
-        if kernel_shape is not None and w.shape.is_fully_defined() and \
-                list(kernel_shape) != [int(v) for v in w.shape[:n]]:
-            raise ValueError(f"tflayout.ConvTF node '{node.name}': kernel_shape "
-                             f"{list(kernel_shape)} disagrees with W '{node.inputs[1]}' "
-                             f"{w.shape.as_list()} (W must be in TF layout (k..., C/group, M))")
-        pads = list(attrs.get("pads", [0] * (2 * n)))
-        if len(pads) != 2 * n:
-            raise ValueError(f"tflayout.ConvTF node '{node.name}': pads has {len(pads)} "
-                             f"values, expected {2 * n}")
         y = conv(x, w, b,
                  strides=attrs.get("strides", [1] * n),
                  dilations=attrs.get("dilations", [1] * n),
