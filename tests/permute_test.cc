@@ -297,6 +297,32 @@ TEST(PermuteTest, MisalignedBuffersWithOddShapes) {
   }
 }
 
+// The out-of-place kernels read and write elements at any byte address (lib/io/tiled_permute.cc
+// permutes embedded payloads straight from a memory map, into a buffer shifted to match the
+// output's file offset): every shape and typed element size, source and destination at offsets
+// that are not multiples of the element size, in every kernel's edge cases.
+TEST(PermuteTest, OutOfPlaceAtAnyByteOffset) {
+  for (size_t es : {size_t{2}, size_t{4}, size_t{8}}) {
+    for (const Shape& sh : Shapes()) {
+      const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
+      const Bytes in = Random(n + 8, 21);
+      for (size_t src_off : {size_t{1}, es - 1, size_t{5}}) {
+        const Bytes src(in.begin() + src_off, in.begin() + src_off + static_cast<ptrdiff_t>(n));
+        const Bytes want = Reference(src, es, sh);
+        for (size_t dst_off : {size_t{0}, size_t{3}}) {
+          Bytes out(n + 8, 0xAB);
+          ASSERT_TRUE(PermuteABSToSBAOutOfPlace(in.data() + src_off, out.data() + dst_off, es,
+                                                sh.a, sh.b, sh.s)
+                          .ok());
+          EXPECT_TRUE(Bytes(out.begin() + dst_off, out.begin() + dst_off + n) == want)
+              << Name(sh, es) << " src+" << src_off << " dst+" << dst_off;
+          EXPECT_EQ(out[dst_off + n], 0xAB) << "wrote past the end " << Name(sh, es);
+        }
+      }
+    }
+  }
+}
+
 TEST(PermuteTest, InvalidInputLeavesDataUntouched) {
   const Bytes in = Random(64, 5);
   const std::vector<std::tuple<size_t, int64_t, int64_t, int64_t>> bad = {

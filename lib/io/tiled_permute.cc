@@ -95,16 +95,13 @@ struct ReadOnlyMap {
   }
 };
 
-// Maps `bytes` bytes at `from` with their pages populated, when they start at a multiple of the
-// element size (the kernels need aligned elements; a payload embedded in a model file often is
-// not). The kernels then read the page cache directly: no copy into a buffer. Not mapped (the
-// caller reads instead) when the offset is unaligned or mmap fails.
-void MapAligned(const FileSpot& from, size_t bytes, size_t elem, ReadOnlyMap& map) {
+// Maps `bytes` bytes at `from` with their pages populated: the kernels then read the page cache
+// directly, with no copy into a buffer (they accept a source at any byte offset: a payload
+// embedded in a model file usually does not start at a multiple of its element size). Not
+// mapped (the caller reads instead) when mmap fails.
+void MapWhole(const FileSpot& from, size_t bytes, ReadOnlyMap& map) {
   const int64_t page = ::sysconf(_SC_PAGESIZE);
-  if (bytes == 0 || page <= 0 || from.offset % static_cast<int64_t>(elem) != 0 ||
-      page % static_cast<int64_t>(elem) != 0) {
-    return;
-  }
+  if (bytes == 0 || page <= 0) return;
   const int64_t start = from.offset / page * page;
   const size_t length = bytes + static_cast<size_t>(from.offset - start);
   void* p = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, from.fd,
@@ -166,7 +163,7 @@ absl::Status FilePermuter::Permute(const FileSpot& from, const FileSpot& to,
   if (total <= 2 * tile_bytes_) {
     // The whole tensor at once (mapped, or in one read), then small boxes from memory.
     ReadOnlyMap map;
-    MapAligned(from, total, elem, map);
+    MapWhole(from, total, map);
     const char* whole = map.bytes;
     if (whole == nullptr) {
       TFL_RETURN_IF_ERROR(EnsureSource(total));

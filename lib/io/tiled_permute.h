@@ -9,8 +9,8 @@
 //
 // Where the input comes from depends on the tensor's size:
 //   * up to two tiles: the whole tensor, through a read-only mapping of its pages (populated at
-//     once) when its offset is a multiple of its element size, else with one pread into a
-//     reused source buffer; boxes of a small chunk (1 MiB, at most a tile) are permuted from
+//     once; the kernels read elements at any byte offset), or with one pread into a reused
+//     source buffer where mmap fails; boxes of a small chunk (1 MiB, at most a tile) are permuted from
 //     there (PermuteBoxOutOfPlace), so that each permuted chunk is still in the cache when it
 //     is written. The mapping is removed when the tensor is done: resident memory stays two
 //     tiles for the source;

@@ -786,9 +786,10 @@ absl::Status CheckShape(size_t element_size, int64_t a, int64_t b, int64_t s) {
   return absl::OkStatus();
 }
 
-// `pointers` ORs the caller's buffer addresses: the typed kernels need elements aligned to
-// their size (a memory map of an external tensor at an odd file offset is not), so misaligned
-// buffers take the generic byte-wise path instead of dereferencing misaligned T*.
+// `pointers` ORs the addresses of the buffers the in-place kernels work on: those need elements
+// aligned to their size (a memory map of a tensor at an odd file offset is not), so misaligned
+// ones take the generic byte-wise path instead. The out-of-place kernels take any address
+// (permute_kernels.h) and pass 0.
 Ctx MakeCtx(size_t element_size, const PermuteOptions& options, uintptr_t pointers) {
   Ctx c;
   c.es = element_size;
@@ -809,8 +810,7 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
                                        int64_t a, int64_t b, int64_t s,
                                        const PermuteOptions& options) {
   if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
-  const Ctx c = MakeCtx(element_size, options,
-                       reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst));
+  const Ctx c = MakeCtx(element_size, options, 0);
   OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads, b * s);
   return absl::OkStatus();
 }
@@ -823,8 +823,7 @@ absl::Status PermuteBoxOutOfPlace(const void* src, int64_t src_row, void* dst,
     return absl::InvalidArgumentError(absl::StrCat("permute: source rows ", src_row,
                                                    " elements apart overlap rows of ", b * s));
   }
-  const Ctx c = MakeCtx(element_size, options,
-                       reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst));
+  const Ctx c = MakeCtx(element_size, options, 0);
   OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads,
              a > 1 ? src_row : b * s);
   return absl::OkStatus();

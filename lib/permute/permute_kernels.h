@@ -8,6 +8,25 @@
 //
 // Convention for every kernel: dst[c * ds + r] = src[r * ss + c] (strides in elements), i.e. a
 // rows x cols tile of src becomes a cols x rows tile of dst.
+//
+// The out-of-place kernels accept source and destination at any byte address (a payload
+// embedded in a model file, read through a memory map, is where the protobuf put it): elements
+// are moved with LoadElement / StoreElement, memcpy or unaligned vector loads and stores, never
+// through a dereferenced T*. Only streaming stores need alignment, and are used only where the
+// destination has it. The in-place kernels (SquareSwap) need elements aligned to their size.
+
+// *p, for a p that may be misaligned (memcpy compiles to a plain load).
+template <typename T>
+static inline T LoadElement(const T* p) {
+  T v;
+  std::memcpy(&v, static_cast<const void*>(p), sizeof(T));
+  return v;
+}
+// *p = v, for a p that may be misaligned.
+template <typename T>
+static inline void StoreElement(T* p, T v) {
+  std::memcpy(static_cast<void*>(p), &v, sizeof(T));
+}
 
 // ---- micro-kernels: one square K x K tile, loading K full source rows ------------------------
 // Micro<T>::Tile(src, ss, dst, ds, nc, nt) loads K rows of K elements and stores only the first
@@ -19,7 +38,7 @@ struct Micro {  // portable scalar fallback
   static constexpr int K = 8;
   static inline void Tile(const T* s, int64_t ss, T* d, int64_t ds, int nc, bool /*nt*/) {
     for (int c = 0; c < nc; ++c) {
-      for (int r = 0; r < K; ++r) d[c * ds + r] = s[r * ss + c];
+      for (int r = 0; r < K; ++r) StoreElement(d + c * ds + r, LoadElement(s + r * ss + c));
     }
   }
 };
@@ -275,7 +294,7 @@ static inline void ScalarTranspose(const T* s, int64_t ss, T* d, int64_t ds, int
   for (int64_t c = 0; c < cols; ++c) {
     T* dc = d + c * ds;
     const T* sc = s + c;
-    for (int64_t r = 0; r < rows; ++r) dc[r] = sc[r * ss];
+    for (int64_t r = 0; r < rows; ++r) StoreElement(dc + r, LoadElement(sc + r * ss));
   }
 }
 
@@ -443,7 +462,7 @@ static void PermuteRowsLines(const T* src, T* dst, int64_t A, int64_t B, int64_t
     for (int64_t j = j_full; j < cols; ++j) {
       const int64_t b = j / S, s = j - (j / S) * S;
       T* dj = dst + (s * B + b) * A;
-      for (int64_t a = a_begin; a < a_full; ++a) dj[a] = src[a * ss + j];
+      for (int64_t a = a_begin; a < a_full; ++a) StoreElement(dj + a, LoadElement(src + a * ss + j));
     }
   }
   for (int64_t b = 0; b < B && a_full < a_end; ++b) {
