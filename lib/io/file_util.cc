@@ -1,6 +1,7 @@
 #include "lib/io/file_util.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,6 +79,26 @@ absl::Status PwriteAll(int fd, const void* data, size_t size, int64_t offset,
     p += n;
     offset += n;
     size -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PwritevAll(int fd, std::vector<iovec> iov, int64_t offset, const std::string& path) {
+  size_t first = 0;
+  while (first < iov.size()) {
+    const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+    const ssize_t n = ::pwritev(fd, iov.data() + first, count, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("write failed", path);
+    offset += n;
+    for (size_t left = static_cast<size_t>(n); left > 0;) {  // skip what was written
+      const size_t step = std::min(left, iov[first].iov_len);
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
+      iov[first].iov_len -= step;
+      left -= step;
+      if (iov[first].iov_len == 0) ++first;
+    }
+    while (first < iov.size() && iov[first].iov_len == 0) ++first;
   }
   return absl::OkStatus();
 }

@@ -3,10 +3,13 @@
 // appears at its destination only when complete.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,6 +46,8 @@ absl::Status WriteAll(int fd, const void* data, size_t size, const std::string& 
 absl::Status PreadAll(int fd, void* data, size_t size, int64_t offset, const std::string& path);
 absl::Status PwriteAll(int fd, const void* data, size_t size, int64_t offset,
                        const std::string& path);
+// pwritev of every byte of `iov` at `offset`, continuing after short writes.
+absl::Status PwritevAll(int fd, std::vector<iovec> iov, int64_t offset, const std::string& path);
 
 // Bounded buffer size for chunked file copies, hashes and journal I/O.
 inline constexpr size_t kIoChunkBytes = size_t{4} << 20;

@@ -56,10 +56,11 @@ absl::Status ReadTile(const FileSpot& from, size_t elem, const WeightStore::Perm
 }
 
 // The output runs of tile `t` at (a0, b0, s0) as pieces of `batch`: the tile is (ts, tb, ta) in
-// the buffer, and goes to the output box [s0, s0 + ts) x [b0, b0 + tb) x [a0, a0 + ta); runs
-// that follow each other in both are merged.
+// the buffer from byte `shift` on, and goes to the output box [s0, s0 + ts) x [b0, b0 + tb) x
+// [a0, a0 + ta); runs that follow each other in both are merged.
 void AddTilePieces(const FileSpot& to, size_t elem, const WeightStore::Permute& p, int64_t a0,
-                   int64_t b0, int64_t s0, const TileShape& t, WriteBehind::Batch& batch) {
+                   int64_t b0, int64_t s0, const TileShape& t, size_t shift,
+                   WriteBehind::Batch& batch) {
   const int64_t run = t.a == p.a ? t.b * p.a : t.a;
   const int64_t runs_per_s = t.a == p.a ? 1 : t.b;
   for (int64_t s = 0; s < t.s; ++s) {
@@ -67,7 +68,7 @@ void AddTilePieces(const FileSpot& to, size_t elem, const WeightStore::Permute& 
       const int64_t first = ((s0 + s) * p.b + b0 + r) * p.a + a0;
       WriteBehind::Piece piece;
       piece.file_offset = to.offset + first * static_cast<int64_t>(elem);
-      piece.buffer_offset = static_cast<size_t>((s * t.b + r) * t.a) * elem;
+      piece.buffer_offset = shift + static_cast<size_t>((s * t.b + r) * t.a) * elem;
       piece.size = static_cast<size_t>(run) * elem;
       if (!batch.pieces.empty()) {
         WriteBehind::Piece& last = batch.pieces.back();
@@ -112,6 +113,18 @@ void MapWhole(const FileSpot& from, size_t bytes, ReadOnlyMap& map) {
   map.bytes = static_cast<const char*>(p) + (from.offset - start);
 }
 
+// The permute kernel writes a tile this many bytes into its buffer, so that the tile's first
+// byte sits at the same offset within a cache line as the file offset it goes to: the kernel
+// copies a write into the page cache fastest between equally aligned addresses, and an embedded
+// payload starts at any offset (1 GiB of 64 KiB pwrites at file offset 3 took 0.61-0.86 s from
+// a line-aligned buffer, 0.33-0.46 s from one shifted by 3, on the development machine).
+constexpr size_t kLineBytes = 64;
+size_t LineShift(const FileSpot& to, size_t elem, const WeightStore::Permute& p, int64_t a0,
+                 int64_t b0, int64_t s0) {
+  const int64_t first = ((s0 * p.b + b0) * p.a + a0) * static_cast<int64_t>(elem);
+  return static_cast<size_t>((to.offset + first) % static_cast<int64_t>(kLineBytes));
+}
+
 // Boxes of tensors read whole are permuted in chunks of this size (or a tile, if smaller): a
 // chunk is still in the cache when the writer copies it out.
 constexpr size_t kChunkBytes = size_t{1} << 20;
@@ -123,7 +136,8 @@ absl::StatusOr<std::unique_ptr<FilePermuter>> FilePermuter::Create(size_t tile_b
   tile_bytes = std::max<size_t>(tile_bytes, 1);
   // A tile holds at least one element (ChooseTile), so the buffers hold one of any usual size.
   TFL_ASSIGN_OR_RETURN(std::unique_ptr<WriteBehind> writer,
-                       WriteBehind::Create(std::max<size_t>(tile_bytes, 64), 3, threads >= 2));
+                       WriteBehind::Create(std::max<size_t>(tile_bytes, 64) + kLineBytes, 3,
+                                           threads >= 2));
   return std::unique_ptr<FilePermuter>(
       new FilePermuter(tile_bytes, std::max(threads, 1), std::move(writer)));
 }
@@ -142,11 +156,12 @@ absl::Status FilePermuter::PermuteTile(const char* src, int64_t src_row, const F
   TFL_ASSIGN_OR_RETURN(WriteBehind::Batch * batch, writer_->Acquire());
   PermuteOptions options = p.options;
   options.num_threads = threads;
-  TFL_RETURN_IF_ERROR(PermuteBoxOutOfPlace(src, src_row, batch->data, element_size, t.a, t.b,
-                                           t.s, options));
+  const size_t shift = LineShift(to, element_size, p, a0, b0, s0);
+  TFL_RETURN_IF_ERROR(PermuteBoxOutOfPlace(src, src_row, batch->data + shift, element_size, t.a,
+                                           t.b, t.s, options));
   batch->fd = to.fd;
   batch->path = to.path;
-  AddTilePieces(to, element_size, p, a0, b0, s0, t, *batch);
+  AddTilePieces(to, element_size, p, a0, b0, s0, t, shift, *batch);
   return writer_->Submit(batch);
 }
 
@@ -156,7 +171,7 @@ absl::Status FilePermuter::Permute(const FileSpot& from, const FileSpot& to,
   if (p.a <= 0 || p.b <= 0 || p.s <= 0) return absl::OkStatus();  // no elements
   const size_t total = static_cast<size_t>(p.a * p.b * p.s) * element_size;
   const size_t elem = element_size;
-  if (elem > writer_->buffer_bytes()) {
+  if (elem + kLineBytes > writer_->buffer_bytes()) {
     return absl::UnimplementedError(
         absl::StrCat(from.path, ": elements of ", elem, " bytes are too large to move by tiles"));
   }

@@ -41,8 +41,8 @@ WriteBehind::~WriteBehind() {
 
 absl::Status WriteBehind::WriteBatch(const Batch& batch) {
   for (const Piece& piece : batch.pieces) {
-    TFL_RETURN_IF_ERROR(PwriteAll(batch.fd, batch.data + piece.buffer_offset, piece.size,
-                                  piece.file_offset, batch.path));
+    TFL_RETURN_IF_ERROR(pages_.Write(batch.fd, batch.path, batch.data + piece.buffer_offset,
+                                     piece.size, piece.file_offset));
   }
   return absl::OkStatus();
 }
@@ -76,6 +76,10 @@ absl::Status WriteBehind::Submit(Batch* batch) {
 absl::Status WriteBehind::Drain() {
   std::unique_lock<std::mutex> lock(mu_);
   changed_.wait(lock, [&] { return (queued_.empty() && !writing_) || !error_.ok(); });
+  // After an error the output is abandoned (and the writer may still be busy): nothing more is
+  // written. Otherwise the writer is idle, and the pages it holds are this thread's to write.
+  if (!error_.ok()) return error_;
+  error_ = pages_.Flush();
   return error_;
 }
 

@@ -1,7 +1,8 @@
 // Writing behind a producer: buffers filled by one thread are written to their files by another,
 // so that computing the next bytes (permuting a tile) overlaps with copying the last ones into
 // the page cache. Memory is the buffers, allocated once and reused; a buffer's pages are
-// faulted in only as far as the producer fills it.
+// faulted in only as far as the producer fills it. Pieces go through a PageWriter
+// (lib/io/page_writer.h): the page cache receives whole pages wherever the pieces complete them.
 #pragma once
 
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/io/page_buffer.h"
+#include "lib/io/page_writer.h"
 
 namespace tflayout {
 
@@ -53,17 +55,19 @@ class WriteBehind {
   absl::StatusOr<Batch*> Acquire();
   // Queues a buffer from Acquire (the caller must not touch it until it comes back from Acquire).
   absl::Status Submit(Batch* batch);
-  // Waits until everything submitted is written; the first write error, if any.
+  // Waits until everything submitted is written (pages held by the PageWriter included); the
+  // first write error, if any.
   absl::Status Drain();
 
  private:
   WriteBehind(size_t buffer_bytes, std::vector<PageBuffer> storage);
   void WriterLoop();
-  static absl::Status WriteBatch(const Batch& batch);
+  absl::Status WriteBatch(const Batch& batch);
 
   size_t buffer_bytes_;
   std::vector<PageBuffer> storage_;
   std::vector<Batch> batches_;
+  PageWriter pages_;  // used by the writer thread, or by Submit's caller when not threaded
   std::mutex mu_;
   std::condition_variable changed_;
   std::deque<Batch*> free_;

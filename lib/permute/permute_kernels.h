@@ -10,8 +10,9 @@
 // rows x cols tile of src becomes a cols x rows tile of dst.
 //
 // The out-of-place kernels accept source and destination at any byte address (a payload
-// embedded in a model file, read through a memory map, is where the protobuf put it): elements
-// are moved with LoadElement / StoreElement, memcpy or unaligned vector loads and stores, never
+// embedded in a model file, read through a memory map, is where the protobuf put it; a write
+// buffer is shifted to the cache-line position of its file offset, lib/io/tiled_permute.cc):
+// elements are moved with LoadElement / StoreElement, memcpy or unaligned vector loads and stores, never
 // through a dereferenced T*. Only streaming stores need alignment, and are used only where the
 // destination has it. The in-place kernels (SquareSwap) need elements aligned to their size.
 
