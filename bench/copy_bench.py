@@ -9,8 +9,10 @@ Timed commands, one child process each, per model:
   tflayout  tflayout-opt IN -o OUT [--tool-args]      (the default pipeline)
   cat       sh -c 'cat IN > COPY [&& cat IN.data > COPY.data]'
   cp        cp IN [IN.data] OUTDIR/                   (coreutils: copy_file_range)
+  baseline  with --baseline TOOL: another tflayout-opt build, same arguments (before/after
+            figures from one run; its outputs are compared with tflayout's byte for byte)
 
-Every round runs the three commands once per model, in an order that rotates from round to
+Every round runs the commands once per model, in an order that rotates from round to
 round, so that a neighbour's load falls on all of them alike. Before every timed command the
 machine is put in the same state: the previous outputs are deleted, `sync` writes back every
 dirty page (no pending write-back left to slow the next command down or to be charged to it),
@@ -31,7 +33,8 @@ The sha256 of tflayout-opt's outputs (model and data file) are printed, from the
 With --results FILE, a section with date, commit, machine (CPUs, memory, load average before and
 after), the table and the last line is appended to FILE (docs/results/copy_speed.md).
 
-The last line printed is `copy/tflayout embedded=<r> external=<r>`.
+The last line printed is `copy/tflayout embedded=<r> external=<r>`; with --baseline it follows
+`baseline/tflayout embedded=<r> external=<r>` (> 1: the tool is faster than the baseline).
 
   .venv/bin/python bench/copy_bench.py --tool build-release/tflayout-opt \
       --workdir /work/bench-data --rounds 7 --results docs/results/copy_speed.md --label after
@@ -157,15 +160,20 @@ def timed(cmd):
     return wall, int(rss_kib) / 1024.0, float(user) + float(system)
 
 
-def commands(tool, tool_args, model, outdir):
+def commands(tool, tool_args, model, outdir, baseline=None):
     ins = files_of(model)
     copy = os.path.join(outdir, "copy.onnx")
     cat = " && ".join(f"cat '{p}' > '{copy}{p[len(model):]}'" for p in ins)
-    return {
+    cmds = {
         "tflayout": [tool, model, "-o", os.path.join(outdir, "out.onnx"), "--quiet"] + tool_args,
         "cat": ["sh", "-c", cat],
         "cp": ["cp"] + ins + [outdir + "/"],
     }
+    if baseline:
+        # The same output name (the directory is emptied before every command): the model file
+        # names its data file, so equal outputs hash equal.
+        cmds["baseline"] = [baseline] + cmds["tflayout"][1:]
+    return cmds
 
 
 def machine_facts():
@@ -203,6 +211,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--tool", default=os.path.join(root, "build-release", "tflayout-opt"))
     ap.add_argument("--tool-args", default="", help="extra tflayout-opt flags, e.g. --threads=2")
+    ap.add_argument("--baseline", help="another tflayout-opt build (say, of the previous commit), "
+                    "timed in the same rotation; its outputs must equal --tool's byte for byte")
     ap.add_argument("--workdir", default="/work/bench-data")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--layers", type=int, default=LAYERS, help="16 MiB weights per model")
@@ -216,8 +226,9 @@ def main():
     if args.generate:
         generate(args.generate[0], args.generate[1], int(args.generate[2]))
         return
-    if not os.access(args.tool, os.X_OK):
-        sys.exit(f"{args.tool}: not an executable (build tflayout-opt in Release first)")
+    for tool in filter(None, (args.tool, args.baseline)):
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"{tool}: not an executable (build tflayout-opt in Release first)")
     if not os.access("/usr/bin/time", os.X_OK):
         sys.exit("/usr/bin/time (GNU time) is needed to measure peak RSS")
 
@@ -243,16 +254,17 @@ def main():
     commit = git_commit(root)  # of the tree the tool was built from, before any edit during the run
     load_before = loadavg()
     print(f"machine: {machine_facts()}; load average {load_before}", flush=True)
-    times = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
-    rss = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
-    cpu = {k: {c: [] for c in ("tflayout", "cat", "cp")} for k in models}
+    names = list(commands(args.tool, tool_args, models["embedded"], outdir, args.baseline))
+    times = {k: {c: [] for c in names} for k in models}
+    rss = {k: {c: [] for c in names} for k in models}
+    cpu = {k: {c: [] for c in names} for k in models}
     hashes = {}
+    base_hashes = {}
     residency = {}
     for r in range(args.rounds):
         for kind, model in models.items():
-            cmds = commands(args.tool, tool_args, model, outdir)
-            names = list(cmds)
-            order = names[r % 3:] + names[:r % 3]
+            cmds = commands(args.tool, tool_args, model, outdir, args.baseline)
+            order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
                 settle(files_of(model), outdir, args.state)
                 if r == 0 and kind not in residency:
@@ -265,6 +277,8 @@ def main():
                 cpu[kind][name].append(cpu_s)
                 if name == "tflayout" and kind not in hashes:
                     hashes[kind] = sha256_of(files_of(os.path.join(outdir, "out.onnx")))
+                if name == "baseline" and kind not in base_hashes:
+                    base_hashes[kind] = sha256_of(files_of(os.path.join(outdir, "out.onnx")))
             print(f"round {r + 1}/{args.rounds} {kind}: " +
                   "  ".join(f"{n} {times[kind][n][-1]:.3f}s" for n in names), flush=True)
     clear_dir(outdir)
@@ -277,7 +291,7 @@ def main():
     ratios = {}
     for kind, model in models.items():
         size = sum(os.path.getsize(p) for p in files_of(model))
-        for name in ("tflayout", "cat", "cp"):
+        for name in names:
             t = times[kind][name]
             med = statistics.median(t)
             lines.append(f"| {kind} | {name} | {min(t):.3f} | {med:.3f} | "
@@ -295,7 +309,16 @@ def main():
             "page cache before the first command (resident/size bytes): " +
             "; ".join(f"{k} {' '.join(v)}" for k, v in residency.items())]
     info += [f"sha256 {kind}: {h}" for kind, h in hashes.items()]
-    summary = [f"cp/tflayout embedded={ratios['embedded'][1]:.2f} "
+    if args.baseline:
+        info.append(f"baseline: `{args.baseline}`; outputs byte for byte equal to the tool's: " +
+                    ", ".join(f"{k} {'yes' if base_hashes[k] == hashes[k] else 'NO'}"
+                              for k in models))
+    summary = []
+    if args.baseline:
+        summary.append("baseline/tflayout " + " ".join(
+            f"{k}={statistics.median(times[k]['baseline']) / statistics.median(times[k]['tflayout']):.2f}"
+            for k in models))
+    summary += [f"cp/tflayout embedded={ratios['embedded'][1]:.2f} "
                f"external={ratios['external'][1]:.2f}",
                f"copy/tflayout embedded={ratios['embedded'][0]:.2f} "
                f"external={ratios['external'][0]:.2f}"]

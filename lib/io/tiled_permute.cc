@@ -96,16 +96,19 @@ struct ReadOnlyMap {
   }
 };
 
-// Maps `bytes` bytes at `from` with their pages populated: the kernels then read the page cache
-// directly, with no copy into a buffer (they accept a source at any byte offset: a payload
-// embedded in a model file usually does not start at a multiple of its element size). Not
-// mapped (the caller reads instead) when mmap fails.
+// Maps `bytes` bytes at `from`: the kernels then read the page cache directly, with no copy into
+// a buffer (they accept a source at any byte offset: a payload embedded in a model file usually
+// does not start at a multiple of its element size). Not mapped (the caller reads instead) when
+// mmap fails. Pages are mapped by the kernels' first touches rather than all at once
+// (MAP_POPULATE): the writer thread then keeps writing the last tensor's chunks while this one's
+// pages come in, rather than waiting for all of them (15 alternating runs of each build on
+// bench/copy_bench.py's models: median 0.326 -> 0.301 s external, 0.425 -> 0.389 s embedded).
 void MapWhole(const FileSpot& from, size_t bytes, ReadOnlyMap& map) {
   const int64_t page = ::sysconf(_SC_PAGESIZE);
   if (bytes == 0 || page <= 0) return;
   const int64_t start = from.offset / page * page;
   const size_t length = bytes + static_cast<size_t>(from.offset - start);
-  void* p = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, from.fd,
+  void* p = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE, from.fd,
                    static_cast<off_t>(start));
   if (p == MAP_FAILED) return;
   map.base = p;

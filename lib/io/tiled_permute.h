@@ -8,11 +8,11 @@
 // than sqrt(tile) elements.
 //
 // Where the input comes from depends on the tensor's size:
-//   * up to two tiles: the whole tensor, through a read-only mapping of its pages (populated at
-//     once; the kernels read elements at any byte offset), or with one pread into a reused
-//     source buffer where mmap fails; boxes of a small chunk (1 MiB, at most a tile) are permuted from
-//     there (PermuteBoxOutOfPlace), so that each permuted chunk is still in the cache when it
-//     is written. The mapping is removed when the tensor is done: resident memory stays two
+//   * up to two tiles: the whole tensor, through a read-only mapping of its pages (the kernels
+//     read elements at any byte offset), or with one pread into a reused source buffer where
+//     mmap fails; boxes of a small chunk (1 MiB, at most a tile) are permuted from there
+//     (PermuteBoxOutOfPlace), so that each permuted chunk is still in the cache when it is
+//     written. The mapping is removed when the tensor is done: resident memory stays two
 //     tiles for the source;
 //   * larger: each tile is read with one pread per contiguous run of the input (per a:
 //     tb * S elements when ts == S, else ts) into the source buffer, then permuted. Not mapped:
