@@ -30,25 +30,26 @@ absl::Status WriteContiguous(int fd, const std::string& path, const std::vector<
 
 PageWriter::PageWriter() {
   const long page = ::sysconf(_SC_PAGESIZE);
-  page_ = page > 0 ? static_cast<size_t>(page) : 4096;
+  const size_t p = page > 0 ? static_cast<size_t>(page) : 4096;
+  block_ = (std::max(kBlockBytes, p) + p - 1) / p * p;
 }
 
 absl::StatusOr<std::unique_ptr<char[]>> PageWriter::Hold(int fd, const std::string& path,
-                                                         int64_t page_offset, const char* data,
+                                                         int64_t block_offset, const char* data,
                                                          size_t begin, size_t end) {
   auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
-    return p.fd == fd && p.page_offset == page_offset;
+    return p.fd == fd && p.block_offset == block_offset;
   });
   if (it == pending_.end()) {
-    if (pending_.size() >= kMaxPendingPages) {
+    if (pending_.size() >= kMaxPendingBlocks) {
       TFL_RETURN_IF_ERROR(WriteHeld(pending_.front()));
       pending_.erase(pending_.begin());
     }
     Pending fresh;
     fresh.fd = fd;
     fresh.path = path;
-    fresh.page_offset = page_offset;
-    fresh.bytes.reset(new char[page_]);
+    fresh.block_offset = block_offset;
+    fresh.bytes.reset(new char[block_]);
     pending_.push_back(std::move(fresh));
     it = pending_.end() - 1;
   }
@@ -66,16 +67,16 @@ absl::StatusOr<std::unique_ptr<char[]>> PageWriter::Hold(int fd, const std::stri
     }
   }
   cov = std::move(merged);
-  if (cov.size() != 1 || cov[0].first != 0 || cov[0].second != page_) return nullptr;
+  if (cov.size() != 1 || cov[0].first != 0 || cov[0].second != block_) return nullptr;
   std::unique_ptr<char[]> whole = std::move(it->bytes);
   pending_.erase(it);
   return whole;
 }
 
-absl::Status PageWriter::WriteHeld(const Pending& page) {
-  for (const auto& [begin, end] : page.covered) {
-    TFL_RETURN_IF_ERROR(PwriteAll(page.fd, page.bytes.get() + begin, end - begin,
-                                  page.page_offset + static_cast<int64_t>(begin), page.path));
+absl::Status PageWriter::WriteHeld(const Pending& block) {
+  for (const auto& [begin, end] : block.covered) {
+    TFL_RETURN_IF_ERROR(PwriteAll(block.fd, block.bytes.get() + begin, end - begin,
+                                  block.block_offset + static_cast<int64_t>(begin), block.path));
   }
   return absl::OkStatus();
 }
@@ -83,34 +84,34 @@ absl::Status PageWriter::WriteHeld(const Pending& page) {
 absl::Status PageWriter::Write(int fd, const std::string& path, const char* data, size_t size,
                                int64_t offset) {
   if (size == 0) return absl::OkStatus();
-  const int64_t page = static_cast<int64_t>(page_);
+  const int64_t block = static_cast<int64_t>(block_);
   const int64_t end = offset + static_cast<int64_t>(size);
-  const int64_t first_page = offset / page * page;
-  const int64_t last_page = (end - 1) / page * page;
-  // Whole pages in the middle: [mid_begin, mid_end).
-  const int64_t mid_begin = offset == first_page ? offset : first_page + page;
-  const int64_t mid_end = end % page == 0 ? end : last_page;
+  const int64_t first_block = offset / block * block;
+  const int64_t last_block = (end - 1) / block * block;
+  // Whole blocks in the middle: [mid_begin, mid_end).
+  const int64_t mid_begin = offset == first_block ? offset : first_block + block;
+  const int64_t mid_end = end % block == 0 ? end : last_block;
   std::vector<std::unique_ptr<char[]>> completed;
   std::vector<Segment> segs;
-  auto hold = [&](int64_t page_offset, int64_t from, int64_t to) -> absl::Status {
+  auto hold = [&](int64_t block_offset, int64_t from, int64_t to) -> absl::Status {
     TFL_ASSIGN_OR_RETURN(std::unique_ptr<char[]> whole,
-                         Hold(fd, path, page_offset, data + (from - offset),
-                              static_cast<size_t>(from - page_offset),
-                              static_cast<size_t>(to - page_offset)));
+                         Hold(fd, path, block_offset, data + (from - offset),
+                              static_cast<size_t>(from - block_offset),
+                              static_cast<size_t>(to - block_offset)));
     if (whole != nullptr) {
-      segs.push_back({page_offset, whole.get(), page_});
+      segs.push_back({block_offset, whole.get(), block_});
       completed.push_back(std::move(whole));
     }
     return absl::OkStatus();
   };
-  if (offset != first_page) {  // the piece starts inside a page
-    TFL_RETURN_IF_ERROR(hold(first_page, offset, std::min(end, first_page + page)));
+  if (offset != first_block) {  // the piece starts inside a block
+    TFL_RETURN_IF_ERROR(hold(first_block, offset, std::min(end, first_block + block)));
   }
   if (mid_end > mid_begin) {
     segs.push_back({mid_begin, data + (mid_begin - offset), static_cast<size_t>(mid_end - mid_begin)});
   }
-  if (end % page != 0 && (last_page != first_page || offset == first_page)) {
-    TFL_RETURN_IF_ERROR(hold(last_page, std::max(offset, last_page), end));
+  if (end % block != 0 && (last_block != first_block || offset == first_block)) {
+    TFL_RETURN_IF_ERROR(hold(last_block, std::max(offset, last_block), end));
   }
   // The segments are in file order; write each contiguous group at once.
   size_t group = 0;
@@ -127,8 +128,8 @@ absl::Status PageWriter::Write(int fd, const std::string& path, const char* data
 
 absl::Status PageWriter::Flush() {
   absl::Status first;
-  for (const Pending& page : pending_) {
-    absl::Status st = WriteHeld(page);
+  for (const Pending& block : pending_) {
+    absl::Status st = WriteHeld(block);
     if (!st.ok() && first.ok()) first = st;
   }
   pending_.clear();

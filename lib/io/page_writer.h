@@ -1,22 +1,26 @@
-// Writing scattered pieces of files so that the page cache receives whole pages.
+// Writing scattered pieces of files so that the page cache receives whole, aligned blocks.
 //
 // A write that covers only part of a page the page cache does not hold yet costs the kernel a
 // fresh page, zeroed around the bytes written, and the page is copied into twice when its other
-// part arrives later. The tiled permuter writes each tensor as runs that are scattered through
-// the output (one per output plane per tile), and a payload embedded in a model file starts
-// wherever the protobuf put it, so nearly every run begins and ends inside a page.
+// part arrives later; and the page cache allocates larger folios (several pages, fewer
+// allocations, buffer heads and list insertions per byte) for writes aligned to them. The tiled
+// permuter writes each tensor as runs scattered through the output (one per output plane per
+// tile), and a payload embedded in a model file starts wherever the protobuf put it, so nearly
+// every run begins and ends inside a page.
 //
-// PageWriter holds the bytes of a piece that fall on a partly covered page until the rest of
-// that page arrives (usually the adjacent run of the next tile), then writes the completed page
-// together with the piece's whole pages in one pwritev. Pages never completed (the first and last
-// page of a tensor share bytes with the protobuf around it) are written as they are by Flush, or
-// when more than kMaxPendingPages are waiting (oldest first). The bytes that reach the file are
-// exactly the pieces' bytes; only the moment each is written changes, and every byte is written
-// by the time Flush returns.
+// PageWriter holds the bytes of a piece that fall on a partly covered block (kBlockBytes, a
+// multiple of the page size) until the rest of that block arrives (usually with the adjacent run
+// of the next tile), then writes the completed block together with the piece's whole blocks in
+// one pwritev. Blocks never completed (the first and last of a tensor share bytes with the
+// protobuf around it) are written as they are by Flush, or when more than kMaxPendingBlocks are
+// waiting (oldest first). The bytes that reach the file are exactly the pieces' bytes; only the
+// moment each is written changes, and every byte is written by the time Flush returns.
 //
-// With the buffer shift of lib/io/tiled_permute.cc (LineShift), this took the writer thread's
-// busy time on bench/copy_bench.py's embedded model from 0.384 to 0.345 s (medians of six
-// alternating runs; the writer is what bounds that model's wall time).
+// Measured on bench/copy_bench.py's embedded model (1 GiB, 64 KiB runs at an odd offset), busy
+// time of the writer thread, which bounds that model's wall time (medians of five alternating
+// runs each): writing the runs as they come 0.384 s; 4 KiB blocks 0.345; 8 KiB 0.29;
+// 16 KiB 0.25; 32 KiB 0.27; 64 KiB 0.33 (every byte of a 64 KiB run then goes through a held
+// block: one more copy).
 #pragma once
 
 #include <cstddef>
@@ -33,10 +37,13 @@ namespace tflayout {
 
 class PageWriter {
  public:
-  // Pages waiting for their missing bytes, at most (memory: this many pages).
-  static constexpr size_t kMaxPendingPages = 64;
+  // Bytes per block: 16 KiB, or the page size if larger (see above).
+  static constexpr size_t kBlockBytes = size_t{16} << 10;
+  // Blocks waiting for their missing bytes, at most (memory: this many blocks).
+  static constexpr size_t kMaxPendingBlocks = 64;
 
   PageWriter();
+  size_t block_bytes() const { return block_; }
 
   // Writes `size` bytes of `data` at `offset` of `fd` (the pieces given to one PageWriter must not
   // overlap). `fd` must stay open until Flush returns; `path` names it in errors.
@@ -46,25 +53,25 @@ class PageWriter {
   // returned by the call that hit it.
   absl::Status Flush();
 
-  size_t pending_pages() const { return pending_.size(); }
+  size_t pending_blocks() const { return pending_.size(); }
 
  private:
   struct Pending {
     int fd = -1;
     std::string path;
-    int64_t page_offset = 0;                         // file offset of the page's first byte
-    std::vector<std::pair<size_t, size_t>> covered;  // sorted, disjoint [begin, end) in the page
+    int64_t block_offset = 0;                        // file offset of the block's first byte
+    std::vector<std::pair<size_t, size_t>> covered;  // sorted, disjoint [begin, end) in the block
     std::unique_ptr<char[]> bytes;
   };
 
-  // Copies [begin, end) of the page at `page_offset` into its pending page; the page, whole, if
-  // that completed it (it is then no longer pending: the caller writes it), else null. Writes
-  // the oldest pending page first when kMaxPendingPages are held.
-  absl::StatusOr<std::unique_ptr<char[]>> Hold(int fd, const std::string& path, int64_t page_offset,
+  // Copies [begin, end) of the block at `block_offset` into its pending block; the block, whole,
+  // if that completed it (it is then no longer pending: the caller writes it), else null. Writes
+  // the oldest pending block first when kMaxPendingBlocks are held.
+  absl::StatusOr<std::unique_ptr<char[]>> Hold(int fd, const std::string& path, int64_t block_offset,
                                const char* data, size_t begin, size_t end);
-  absl::Status WriteHeld(const Pending& page);
+  absl::Status WriteHeld(const Pending& block);
 
-  size_t page_;
+  size_t block_;
   std::vector<Pending> pending_;  // oldest first
 };
 

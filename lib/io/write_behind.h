@@ -2,7 +2,8 @@
 // so that computing the next bytes (permuting a tile) overlaps with copying the last ones into
 // the page cache. Memory is the buffers, allocated once and reused; a buffer's pages are
 // faulted in only as far as the producer fills it. Pieces go through a PageWriter
-// (lib/io/page_writer.h): the page cache receives whole pages wherever the pieces complete them.
+// (lib/io/page_writer.h): the page cache receives whole aligned blocks wherever the pieces
+// complete them.
 #pragma once
 
 #include <condition_variable>
@@ -55,7 +56,7 @@ class WriteBehind {
   absl::StatusOr<Batch*> Acquire();
   // Queues a buffer from Acquire (the caller must not touch it until it comes back from Acquire).
   absl::Status Submit(Batch* batch);
-  // Waits until everything submitted is written (pages held by the PageWriter included); the
+  // Waits until everything submitted is written (blocks held by the PageWriter included); the
   // first write error, if any.
   absl::Status Drain();
 
