@@ -542,6 +542,11 @@ int OptMain(int argc, char** argv) {
   started = std::chrono::steady_clock::now();
   if (!in_place) {
     written = WriteOutput(*loaded, flags, store.get());
+  } else if (EmbeddedOnly(*loaded, store.get())) {
+    // Weights all embedded: streamed like -o into a new file renamed over the input.
+    ModelFileOptions replace = FileOptions(flags);
+    replace.replace_input = true;
+    if (result->changed) written = SaveModelFile(*loaded, store.get(), flags.input, replace);
   } else if (result->changed || in_place->resuming()) {  // an unchanged input is left alone
     written = in_place->Finish(*store, loaded->model);
   }

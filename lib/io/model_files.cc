@@ -14,6 +14,20 @@ absl::StatusOr<LoadedModel> LoadModelFile(const std::string& path, const ModelFi
                                           std::unique_ptr<ExternalDataStore>& store) {
   store.reset();
   if (!options.stream && !options.in_place) return LoadModel(path);
+  if (options.in_place && !options.embedded_in_memory) {
+    absl::StatusOr<LoadedModel> scanned = LoadModelWeightsOnDisk(path);
+    if (scanned.ok() && !scanned->weights_file.empty()) {
+      auto created = ExternalDataStore::Create(scanned->model, scanned->base_dir);
+      if (created.ok() && !(*created)->has_overlaps()) {
+        (*created)->set_embedded_file(scanned->weights_file);
+        if (EmbeddedOnly(*scanned, created->get())) {
+          store = *std::move(created);
+          return scanned;
+        }
+      }
+    }
+    // Otherwise (external data, or anything unusual) as below: errors read as they always do.
+  }
   const bool weights_on_disk = !options.in_place && !options.embedded_in_memory;
   absl::StatusOr<LoadedModel> loaded =
       weights_on_disk ? LoadModelWeightsOnDisk(path)
@@ -36,7 +50,7 @@ absl::Status SaveModelFile(LoadedModel& loaded, const ExternalDataStore* store,
                            const std::string& output, const ModelFileOptions& options) {
   SaveOptions save;
   save.protected_paths = loaded.external_files;
-  if (!loaded.path.empty()) save.protected_paths.push_back(loaded.path);
+  if (!loaded.path.empty() && !options.replace_input) save.protected_paths.push_back(loaded.path);
   // "auto": external when the input had external data, or when the model would pass 2 GiB.
   save.external_data_over_limit = options.external_data == "auto";
   save.sync = options.sync;
@@ -50,10 +64,19 @@ absl::Status SaveModelFile(LoadedModel& loaded, const ExternalDataStore* store,
   const bool external_input = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
     return f != loaded.weights_file;
   });
-  save.protected_paths.insert(save.protected_paths.end(), files.begin(), files.end());
+  for (const std::string& f : files) {
+    if (f != loaded.weights_file || !options.replace_input) save.protected_paths.push_back(f);
+  }
   save.use_external_data = options.external_data == "always" ||
                            (save.external_data_over_limit && external_input);
   return WriteStreamed(loaded.model, *store, output, save);
+}
+
+bool EmbeddedOnly(const LoadedModel& loaded, const ExternalDataStore* store) {
+  if (store == nullptr || store->empty() || loaded.weights_file.empty()) return false;
+  const std::vector<std::string> files = store->files();
+  return std::all_of(files.begin(), files.end(),
+                     [&](const std::string& f) { return f == loaded.weights_file; });
 }
 
 }  // namespace tflayout
