@@ -279,7 +279,9 @@ TEST(PermuteTest, UnalignedBuffers) {
 // buffer; odd shapes reach the scalar tile edges, which once stored through misaligned T*
 // (undefined behaviour, caught by UBSan in the --in-place tests).
 TEST(PermuteTest, MisalignedBuffersWithOddShapes) {
-  for (const Shape& sh : {Shape{7, 3, 5}, Shape{33, 2, 9}, Shape{5, 1, 5}, Shape{130, 3, 17}}) {
+  // A == S shapes take the in-place tile swaps (SquareSwap), with edges of single elements.
+  for (const Shape& sh : {Shape{7, 3, 5}, Shape{33, 2, 9}, Shape{5, 1, 5}, Shape{130, 3, 17},
+                          Shape{37, 3, 37}, Shape{64, 2, 64}, Shape{19, 1, 19}}) {
     for (size_t es : {size_t{2}, size_t{4}, size_t{8}}) {
       const size_t n = static_cast<size_t>(sh.a * sh.b * sh.s) * es;
       const Bytes in = Random(n + 1, 9);

@@ -62,8 +62,8 @@ struct PermuteOptions {
   Streaming streaming_stores = Streaming::kAuto;
 };
 
-// In place. element_size may be any positive size; 1, 2, 4 and 8 bytes have SIMD kernels
-// (used when `data` is aligned to the element size; otherwise an element-by-element path).
+// In place. element_size may be any positive size; 1, 2, 4 and 8 bytes have SIMD kernels.
+// `data` may be at any byte address.
 // Fails (leaving data untouched) on negative dims, element_size 0 or a byte size that overflows.
 // Returns ResourceExhausted if scratch cannot be allocated (data then unspecified).
 absl::Status PermuteABSToSBA(void* data, size_t element_size, int64_t a, int64_t b, int64_t s,

@@ -786,14 +786,11 @@ absl::Status CheckShape(size_t element_size, int64_t a, int64_t b, int64_t s) {
   return absl::OkStatus();
 }
 
-// `pointers` ORs the addresses of the buffers the in-place kernels work on: those need elements
-// aligned to their size (a memory map of a tensor at an odd file offset is not), so misaligned
-// ones take the generic byte-wise path instead. The out-of-place kernels take any address
-// (permute_kernels.h) and pass 0.
-Ctx MakeCtx(size_t element_size, const PermuteOptions& options, uintptr_t pointers) {
+// The typed kernels serve 1-, 2-, 4- and 8-byte elements at any address (permute_kernels.h).
+Ctx MakeCtx(size_t element_size, const PermuteOptions& options) {
   Ctx c;
   c.es = element_size;
-  c.size_index = pointers % element_size == 0 ? SizeIndex(element_size) : -1;
+  c.size_index = SizeIndex(element_size);
   c.threads = std::max(1, options.num_threads);
   c.scratch = std::max(options.max_scratch_bytes, kMinPermuteScratchBytes);
   c.nt_auto = options.streaming_stores == PermuteOptions::Streaming::kAuto;
@@ -810,7 +807,7 @@ absl::Status PermuteABSToSBAOutOfPlace(const void* src, void* dst, size_t elemen
                                        int64_t a, int64_t b, int64_t s,
                                        const PermuteOptions& options) {
   if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
-  const Ctx c = MakeCtx(element_size, options, 0);
+  const Ctx c = MakeCtx(element_size, options);
   OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads, b * s);
   return absl::OkStatus();
 }
@@ -823,7 +820,7 @@ absl::Status PermuteBoxOutOfPlace(const void* src, int64_t src_row, void* dst,
     return absl::InvalidArgumentError(absl::StrCat("permute: source rows ", src_row,
                                                    " elements apart overlap rows of ", b * s));
   }
-  const Ctx c = MakeCtx(element_size, options, 0);
+  const Ctx c = MakeCtx(element_size, options);
   OutOfPlace(c, static_cast<const u8*>(src), static_cast<u8*>(dst), a, b, s, c.threads,
              a > 1 ? src_row : b * s);
   return absl::OkStatus();
@@ -832,7 +829,7 @@ absl::Status PermuteBoxOutOfPlace(const void* src, int64_t src_row, void* dst,
 absl::Status PermuteABSToSBA(void* data, size_t element_size, int64_t a, int64_t b, int64_t s,
                              const PermuteOptions& options) {
   if (absl::Status st = CheckShape(element_size, a, b, s); !st.ok()) return st;
-  const Ctx c = MakeCtx(element_size, options, reinterpret_cast<uintptr_t>(data));
+  const Ctx c = MakeCtx(element_size, options);
   try {
     InPlace(c, static_cast<u8*>(data), a, b, s);
   } catch (const std::bad_alloc&) {

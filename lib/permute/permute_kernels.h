@@ -9,12 +9,12 @@
 // Convention for every kernel: dst[c * ds + r] = src[r * ss + c] (strides in elements), i.e. a
 // rows x cols tile of src becomes a cols x rows tile of dst.
 //
-// The out-of-place kernels accept source and destination at any byte address (a payload
-// embedded in a model file, read through a memory map, is where the protobuf put it; a write
-// buffer is shifted to the cache-line position of its file offset, lib/io/tiled_permute.cc):
-// elements are moved with LoadElement / StoreElement, memcpy or unaligned vector loads and stores, never
-// through a dereferenced T*. Only streaming stores need alignment, and are used only where the
-// destination has it. The in-place kernels (SquareSwap) need elements aligned to their size.
+// Every kernel takes its arrays at any byte address (a payload embedded in a model file, read
+// through a memory map, is where the protobuf put it; a write buffer is shifted to the
+// cache-line position of its file offset, lib/io/tiled_permute.cc): elements are moved with
+// LoadElement / StoreElement, memcpy or unaligned vector loads and stores, never through a
+// dereferenced T*. Only streaming stores need alignment, and are used only where the
+// destination has it.
 
 // *p, for a p that may be misaligned (memcpy compiles to a plain load).
 template <typename T>
@@ -585,7 +585,11 @@ static void SquareSwap(T* p, int64_t n, int64_t B, int64_t w_begin, int64_t w_en
           } else {
             for (int64_t ii = i; ii < std::min(n, i + K); ++ii) {
               for (int64_t jj = std::max(j, ii + 1); jj < std::min(n, j + K); ++jj) {
-                std::swap(m[ii * ss + jj], m[jj * ss + ii]);
+                T* x = m + ii * ss + jj;
+                T* y = m + jj * ss + ii;
+                const T t = LoadElement(x);
+                StoreElement(x, LoadElement(y));
+                StoreElement(y, t);
               }
             }
           }
