@@ -22,7 +22,9 @@
 // buffers; the default is plain 4 KiB pages, as a caller's buffers usually are), --cpu-time (the
 // one-thread rates from the calling thread's CPU time instead of the wall clock: time spent
 // descheduled by a busy neighbour does not count; memory contention still does. The thread
-// scaling columns always compare wall clocks).
+// scaling columns always compare wall clocks), --offset=N (the permutes' arrays start N bytes
+// past a 64-byte boundary, e.g. 1: a weight embedded in a model file at an odd offset; the
+// copy baselines stay aligned).
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
@@ -91,6 +93,7 @@ struct Flags {
   bool small = true, dram = true;
   bool hugepages = false;
   bool cpu_time = false;
+  size_t offset = 0;
 };
 
 struct FreeDeleter {
@@ -211,20 +214,22 @@ struct Row {
 
 Row MeasureCase(const Case& c, const Flags& f) {
   const size_t n = c.bytes();
-  Buffer src = Alloc(n, 1, f.hugepages), dst = Alloc(n, 2, f.hugepages);
+  Buffer src = Alloc(n + f.offset, 1, f.hugepages), dst = Alloc(n + f.offset, 2, f.hugepages);
   unsigned char* s = src.get();
   unsigned char* d = dst.get();
+  unsigned char* ps = s + f.offset;  // the permutes' arrays
+  unsigned char* pd = d + f.offset;
   auto permute_oop = [=](int threads) {
     tflayout::PermuteOptions o;
     o.num_threads = threads;
-    if (!tflayout::PermuteABSToSBAOutOfPlace(s, d, c.es, c.a, c.b, c.s, o).ok()) std::abort();
+    if (!tflayout::PermuteABSToSBAOutOfPlace(ps, pd, c.es, c.a, c.b, c.s, o).ok()) std::abort();
     benchmark::ClobberMemory();
   };
   // The same forward permutation of dst again and again; the content is irrelevant.
   auto permute_ip = [=](int threads) {
     tflayout::PermuteOptions o;
     o.num_threads = threads;
-    if (!tflayout::PermuteABSToSBA(d, c.es, c.a, c.b, c.s, o).ok()) std::abort();
+    if (!tflayout::PermuteABSToSBA(pd, c.es, c.a, c.b, c.s, o).ok()) std::abort();
     benchmark::ClobberMemory();
   };
   std::vector<Variant> vs = {
@@ -327,17 +332,20 @@ int main(int argc, char** argv) {
       f.hugepages = true;
     } else if (std::strcmp(argv[i], "--cpu-time") == 0) {
       f.cpu_time = true;
+    } else if (ParseFlag(argv[i], "--offset", &v)) {
+      f.offset = static_cast<size_t>(std::max(0, std::atoi(v.c_str())));
     } else {
       std::fprintf(stderr,
                    "usage: %s [--reps=N] [--threads=N] [--filter=SUBSTR] [--small|--dram] "
-                   "[--hugepages] [--cpu-time]\n",
+                   "[--hugepages] [--cpu-time] [--offset=N]\n",
                    argv[0]);
       return 1;
     }
   }
-  std::printf("permute kernels: %s; best of %d interleaved rounds; %s pages; %s\n",
+  std::printf("permute kernels: %s; best of %d interleaved rounds; %s pages; %s; arrays at "
+              "offset %zu\n",
               tflayout::PermuteKernelIsa(), f.reps, f.hugepages ? "huge (madvise)" : "4 KiB",
-              f.cpu_time ? "one-thread rates on the thread's CPU time" : "wall clock");
+              f.cpu_time ? "one-thread rates on the thread's CPU time" : "wall clock", f.offset);
   std::printf("limits: out-of-place max(memcpy, stream); in-place rmw / 2\n");
   Means small, dram;
   for (int table = 0; table < 2; ++table) {
