@@ -108,7 +108,8 @@ absl::Status PageWriter::Write(int fd, const std::string& path, const char* data
     TFL_RETURN_IF_ERROR(hold(first_block, offset, std::min(end, first_block + block)));
   }
   if (mid_end > mid_begin) {
-    segs.push_back({mid_begin, data + (mid_begin - offset), static_cast<size_t>(mid_end - mid_begin)});
+    segs.push_back(
+        {mid_begin, data + (mid_begin - offset), static_cast<size_t>(mid_end - mid_begin)});
   }
   if (end % block != 0 && (last_block != first_block || offset == first_block)) {
     TFL_RETURN_IF_ERROR(hold(last_block, std::max(offset, last_block), end));

@@ -463,7 +463,9 @@ static void PermuteRowsLines(const T* src, T* dst, int64_t A, int64_t B, int64_t
     for (int64_t j = j_full; j < cols; ++j) {
       const int64_t b = j / S, s = j - (j / S) * S;
       T* dj = dst + (s * B + b) * A;
-      for (int64_t a = a_begin; a < a_full; ++a) StoreElement(dj + a, LoadElement(src + a * ss + j));
+      for (int64_t a = a_begin; a < a_full; ++a) {
+        StoreElement(dj + a, LoadElement(src + a * ss + j));
+      }
     }
   }
   for (int64_t b = 0; b < B && a_full < a_end; ++b) {
