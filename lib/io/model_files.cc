@@ -14,34 +14,26 @@ absl::StatusOr<LoadedModel> LoadModelFile(const std::string& path, const ModelFi
                                           std::unique_ptr<ExternalDataStore>& store) {
   store.reset();
   if (!options.stream && !options.in_place) return LoadModel(path);
-  if (options.in_place && !options.embedded_in_memory) {
-    absl::StatusOr<LoadedModel> scanned = LoadModelWeightsOnDisk(path);
-    if (scanned.ok() && !scanned->weights_file.empty()) {
-      auto created = ExternalDataStore::Create(scanned->model, scanned->base_dir);
-      if (created.ok() && !(*created)->has_overlaps()) {
-        (*created)->set_embedded_file(scanned->weights_file);
-        if (EmbeddedOnly(*scanned, created->get())) {
-          store = *std::move(created);
-          return scanned;
-        }
-      }
-    }
-    // Otherwise (external data, or anything unusual) as below: errors read as they always do.
-  }
-  const bool weights_on_disk = !options.in_place && !options.embedded_in_memory;
   absl::StatusOr<LoadedModel> loaded =
-      weights_on_disk ? LoadModelWeightsOnDisk(path)
-                      : LoadModel(path, LoadOptions{/*load_external_data=*/false});
+      options.embedded_in_memory ? LoadModel(path, LoadOptions{/*load_external_data=*/false})
+                                 : LoadModelWeightsOnDisk(path);
   if (!loaded.ok()) return loaded;
   auto created = ExternalDataStore::Create(loaded->model, loaded->base_dir);
   if (!created.ok()) return WithContext(created.status(), path);
+  (*created)->set_embedded_file(loaded->weights_file);
+  if (options.in_place && !loaded->weights_file.empty() && !EmbeddedOnly(*loaded, created->get())) {
+    // Embedded and external weights: --in-place rewrites the external ones region by region and
+    // the model file from memory, embedded weights included.
+    ModelFileOptions in_memory = options;
+    in_memory.embedded_in_memory = true;
+    return LoadModelFile(path, in_memory, store);
+  }
   if ((*created)->has_overlaps()) {
     if (!options.in_place) return LoadModel(path);
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": ", (*created)->overlap_message(),
         "; --in-place cannot rewrite one without the other"));
   }
-  (*created)->set_embedded_file(loaded->weights_file);
   store = *std::move(created);
   return loaded;
 }

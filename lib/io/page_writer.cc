@@ -19,13 +19,6 @@ struct Segment {
   size_t size;
 };
 
-// Writes segments that follow each other in the file with one pwritev.
-absl::Status WriteContiguous(int fd, const std::string& path, const std::vector<Segment>& segs) {
-  std::vector<iovec> iov;
-  for (const Segment& s : segs) iov.push_back({const_cast<char*>(s.data), s.size});
-  return PwritevAll(fd, std::move(iov), segs.front().offset, path);
-}
-
 }  // namespace
 
 PageWriter::PageWriter() {
@@ -114,15 +107,15 @@ absl::Status PageWriter::Write(int fd, const std::string& path, const char* data
   if (end % block != 0 && (last_block != first_block || offset == first_block)) {
     TFL_RETURN_IF_ERROR(hold(last_block, std::max(offset, last_block), end));
   }
-  // The segments are in file order; write each contiguous group at once.
-  size_t group = 0;
-  for (size_t i = 1; i <= segs.size(); ++i) {
-    if (i == segs.size() ||
-        segs[i].offset != segs[i - 1].offset + static_cast<int64_t>(segs[i - 1].size)) {
-      TFL_RETURN_IF_ERROR(WriteContiguous(
-          fd, path, std::vector<Segment>(segs.begin() + group, segs.begin() + i)));
-      group = i;
-    }
+  // The segments are in file order; each run of contiguous ones goes out in one pwritev.
+  for (size_t first = 0, i = 0; first < segs.size(); first = i) {
+    std::vector<iovec> iov;
+    do {
+      iov.push_back({const_cast<char*>(segs[i].data), segs[i].size});
+      ++i;
+    } while (i < segs.size() &&
+             segs[i].offset == segs[i - 1].offset + static_cast<int64_t>(segs[i - 1].size));
+    TFL_RETURN_IF_ERROR(PwritevAll(fd, std::move(iov), segs[first].offset, path));
   }
   return absl::OkStatus();
 }
